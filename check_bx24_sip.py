@@ -1,0 +1,862 @@
+#!/usr/bin/env python3
+"""Nagios/Icinga plugin: is the Bitrix24 SIP connector paid, expiring, or out of free minutes?
+
+It asks a portal's REST method ``voximplant.sip.connector.status`` through an inbound
+webhook and turns the answer into an exit code, a status line and performance data.
+
+The script reads top to bottom as the data flows:
+
+    options      argv / file / env  ->  Options            (pure)
+    portal       one POST under a deadline  ->  Answer     (the only I/O)
+    interpret    Answer  ->  ConnectorStatus               (pure)
+    judge        ConnectorStatus + thresholds + today  ->  state and summary   (pure)
+    nagiosplugin Resource -> Metrics -> Contexts -> Summary
+    render       the Nagios line
+
+Failures are exceptions of a few kinds (Unreachable, PortalRefused, BadAnswer, UsageError),
+raised where they are found and turned into a state in one place (ConnectorContext).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+import warnings
+from datetime import date, datetime, timedelta, timezone
+from typing import Iterator, List, NamedTuple, Optional, Union
+from urllib.parse import urljoin, urlsplit
+
+__version__ = "1.0.0"
+
+PLUGIN_NAME = "BX24_SIP"
+
+# Warnings (urllib3's InsecureRequestWarning, dependency version notes) go to stderr, which
+# Icinga 2 merges into the check output; a monitoring plugin keeps stderr silent.
+warnings.simplefilter("ignore")
+
+try:
+    import nagiosplugin
+    import requests
+except ImportError as missing:  # pragma: no cover - exercised by a subprocess test
+    print(
+        f"{PLUGIN_NAME} UNKNOWN - Python module '{missing.name}' is missing: "
+        "install it with 'pip install nagiosplugin requests' (Debian: apt install "
+        "python3-nagiosplugin python3-requests)"
+    )
+    sys.exit(3)
+
+from nagiosplugin.state import Critical, Ok, Unknown, Warn
+
+METHOD = "voximplant.sip.connector.status"
+MAX_BODY = 1024 * 1024
+RATE_LIMIT_PAUSE = 1.0
+STATES = {"ok": Ok, "warning": Warn, "critical": Critical, "unknown": Unknown}
+
+
+# --------------------------------------------------------------------------- failures
+
+
+class CheckFailure(Exception):
+    """A reason the connector's state could not be learned; its text is the summary."""
+
+    kind = "internal"
+
+    def __init__(self, message: str, code: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class UsageError(CheckFailure):
+    """The command line or the webhook source is wrong: the user must fix the call."""
+
+    kind = "usage"
+
+
+class Unreachable(CheckFailure):
+    """No HTTP answer arrived: DNS, connect, TLS or the deadline. State: --unreachable."""
+
+    kind = "unreachable"
+
+
+class PortalRefused(CheckFailure):
+    """Bitrix24 answered with an error code: the webhook, its rights or the portal need care."""
+
+    kind = "portal"
+
+
+class BadAnswer(CheckFailure):
+    """An answer arrived but does not read as a connector status."""
+
+    kind = "answer"
+
+
+# --------------------------------------------------------------------------- options
+
+
+class Webhook(NamedTuple):
+    base: str  # https://host/rest/1/code/
+    host: str  # what messages may name
+    secret: str  # the code; never printed
+
+    @property
+    def method_url(self) -> str:
+        return f"{self.base}{METHOD}.json"
+
+
+class Thresholds(NamedTuple):
+    warning_days: int = 7
+    critical_days: int = 3
+    warning_minutes: int = 10
+    critical_minutes: int = 1
+    unpaid: nagiosplugin.state.ServiceState = Warn
+
+
+class Options(NamedTuple):
+    webhook: Webhook
+    thresholds: Thresholds
+    unreachable: nagiosplugin.state.ServiceState
+    timeout: float
+    verify: Union[bool, str]
+    verbose: int
+
+
+WEBHOOK_SHAPE = "https://PORTAL/rest/USER_ID/CODE/"
+SECRETS: set = set()  # webhook codes seen by parse_webhook; redact() removes them from output
+_CODE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def parse_webhook(text: str) -> Webhook:
+    """Split an inbound-webhook URL into what may be shown and the secret code.
+
+    Error messages never echo the URL: it carries the secret.
+    """
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"the webhook is not a URL; expected {WEBHOOK_SHAPE}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"the webhook must be an http(s) URL like {WEBHOOK_SHAPE}")
+    if parts.username is not None or parts.query or parts.fragment:
+        raise UsageError(
+            f"the webhook URL must have no user:password@, ?query or #fragment; "
+            f"expected {WEBHOOK_SHAPE}"
+        )
+    segments = [s for s in parts.path.split("/") if s]
+    if segments and "." in segments[-1]:
+        segments.pop()  # a method name such as profile.json copied with the URL
+    if len(segments) < 3 or not segments[-2].isdigit() or not _CODE.fullmatch(segments[-1]):
+        raise UsageError(f"the webhook URL must look like {WEBHOOK_SHAPE}")
+    SECRETS.add(segments[-1])
+    host = parts.hostname if port is None else f"{parts.hostname}:{port}"
+    base = f"{parts.scheme}://{parts.netloc}/{'/'.join(segments)}/"
+    return Webhook(base=base, host=host, secret=segments[-1])
+
+
+def read_webhook_file(path: str) -> str:
+    """First non-empty line of the file: the secret stays out of ps and object configs."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle.read(64 * 1024).splitlines():
+                if line.strip():
+                    return line.strip()
+    except OSError as err:
+        raise UsageError(f"cannot read --webhook-file {path}: {err.strerror}") from None
+    raise UsageError(f"--webhook-file {path} holds no webhook URL")
+
+
+def resolve_webhook(args, environ) -> Webhook:
+    """Exactly one source, so a forgotten environment variable never wins silently."""
+    sources = []
+    if args.webhook is not None:
+        sources.append(("--webhook", lambda: args.webhook))
+    if args.webhook_file is not None:
+        sources.append(("--webhook-file", lambda: read_webhook_file(args.webhook_file)))
+    if environ.get("BX24_WEBHOOK"):
+        sources.append(("BX24_WEBHOOK", lambda: environ["BX24_WEBHOOK"]))
+    if not sources:
+        raise UsageError("no webhook given: use --webhook-file PATH, BX24_WEBHOOK or --webhook URL")
+    if len(sources) > 1:
+        names = ", ".join(name for name, _ in sources)
+        raise UsageError(f"give exactly one webhook source, not {names}")
+    return parse_webhook(sources[0][1]())
+
+
+def build_parser():
+    """The argparse parser, imported lazily: the help text is the only big piece of it."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        """argparse exits 2 (CRITICAL to Nagios); a plugin's usage errors are UNKNOWN."""
+
+        def error(self, message):
+            raise UsageError(f"{message} (see --help)")
+
+        def exit(self, status=0, message=None):
+            if message:
+                print(message.strip())
+            sys.exit(3)
+
+    parser = Parser(
+        prog="check_bx24_sip",
+        description=(
+            "Check that the Bitrix24 SIP connector of a portal is paid, not about to "
+            "expire and, while unpaid, not out of free minutes."
+        ),
+        epilog=(
+            "Thresholds are lower bounds: WARNING when FEWER than N days (minutes) remain; "
+            "exactly N is OK. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. "
+            "Perfdata: days_left, free_minutes, paid, time."
+        ),
+        allow_abbrev=False,
+    )
+    source = parser.add_argument_group("webhook (exactly one source)")
+    source.add_argument("--webhook", metavar="URL", help=f"inbound webhook, {WEBHOOK_SHAPE}")
+    source.add_argument(
+        "--webhook-file", metavar="PATH", help="read the webhook URL from the first non-empty line"
+    )
+    source.add_argument_group().description = "or the environment variable BX24_WEBHOOK"
+    limits = parser.add_argument_group("thresholds")
+    limits.add_argument("-w", "--warning-days", type=_count, default=7, metavar="N",
+                        help="WARNING when fewer than N days of paid time remain (default 7)")
+    limits.add_argument("-c", "--critical-days", type=_count, default=3, metavar="N",
+                        help="CRITICAL when fewer than N days remain (default 3)")
+    limits.add_argument("--warning-minutes", type=_count, default=10, metavar="N",
+                        help="while unpaid: WARNING when fewer than N free minutes remain "
+                             "(default 10)")
+    limits.add_argument("--critical-minutes", type=_count, default=1, metavar="N",
+                        help="while unpaid: CRITICAL when fewer than N free minutes remain "
+                             "(default 1); 0 free minutes is always CRITICAL")
+    limits.add_argument("--unpaid", choices=("ok", "warning", "critical"), default="warning",
+                        help="state of an unpaid connector that still has free minutes "
+                             "(default warning)")
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("--unreachable", choices=("unknown", "warning", "critical"),
+                      default="unknown",
+                      help="state when the portal cannot be reached in time (default unknown)")
+    conn.add_argument("-t", "--timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                      help="deadline for the whole run, DNS and slow answers included "
+                           "(default 10)")
+    trust = conn.add_mutually_exclusive_group()
+    trust.add_argument("--ca-file", metavar="PATH", help="trust the CA certificates in PATH")
+    trust.add_argument("--insecure", action="store_true",
+                       help="do not verify the portal's TLS certificate")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more detail on the following lines (up to -vvv)")
+    parser.add_argument("-V", "--version", action="version",
+                        version=f"check_bx24_sip {__version__}")
+    return parser
+
+
+def _count(text: str) -> int:
+    """A threshold: a whole number of days or minutes, 0 or more."""
+    if not text.strip().isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+_count.__name__ = "whole number"
+
+
+def _seconds(text: str) -> float:
+    """A deadline: positive, finite and short enough to be a monitoring check."""
+    value = float(text)
+    if not 0 < value <= 3600:
+        raise ValueError(text)
+    return value
+
+
+_seconds.__name__ = "number of seconds (0 < t <= 3600)"
+
+
+def parse_options(argv: List[str], environ) -> Options:
+    args = build_parser().parse_args(argv)
+    if args.warning_days < args.critical_days:
+        raise UsageError(
+            f"--warning-days ({args.warning_days}) must not be below "
+            f"--critical-days ({args.critical_days})"
+        )
+    if args.warning_minutes < args.critical_minutes:
+        raise UsageError(
+            f"--warning-minutes ({args.warning_minutes}) must not be below "
+            f"--critical-minutes ({args.critical_minutes})"
+        )
+    if args.ca_file is not None and not os.access(args.ca_file, os.R_OK):
+        raise UsageError(f"cannot read --ca-file {args.ca_file}")
+    thresholds = Thresholds(
+        args.warning_days, args.critical_days, args.warning_minutes, args.critical_minutes,
+        STATES[args.unpaid],
+    )
+    return Options(
+        webhook=resolve_webhook(args, environ),
+        thresholds=thresholds,
+        unreachable=STATES[args.unreachable],
+        timeout=args.timeout,
+        verify=args.ca_file or not args.insecure,
+        verbose=min(args.verbose, 3),
+    )
+
+
+# --------------------------------------------------------------------------- portal (I/O)
+
+
+class Answer(NamedTuple):
+    status: int
+    content_type: str
+    location: Optional[str]
+    body: bytes
+    elapsed: float
+
+
+class Deadline:
+    """One clock for the whole run, so every wait shares the -t budget."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+
+def within_deadline(deadline: Deadline, host: str, work):
+    """Run work() in a helper thread and stop waiting when the deadline passes.
+
+    A signal cannot interrupt a DNS lookup blocked in C; a thread that is abandoned can be
+    left behind, so the plugin always answers in time.
+    """
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread as it is
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="bx24-request", daemon=True)
+    worker.start()
+    worker.join(deadline.remaining())
+    if worker.is_alive():
+        raise Unreachable(f"{host} gave no complete answer within {deadline.seconds:g}s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def post_once(session, webhook: Webhook, deadline: Deadline, verify) -> Answer:
+    """One POST of {} with the body capped at MAX_BODY; transport errors become Unreachable."""
+    started = time.monotonic()
+    wait = max(deadline.remaining(), 0.001)
+    try:
+        response = session.post(
+            webhook.method_url,
+            data=b"{}",
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Accept-Encoding": "identity",
+                "User-Agent": f"check_bx24_sip/{__version__}",
+            },
+            timeout=(wait, wait),
+            allow_redirects=False,
+            stream=True,
+            verify=verify,
+        )
+        with response:
+            body = read_capped(response)
+    except requests.RequestException as exc:
+        raise Unreachable(describe_transport_error(exc, webhook.host, deadline)) from exc
+    return Answer(
+        status=response.status_code,
+        content_type=response.headers.get("Content-Type", ""),
+        location=response.headers.get("Location"),
+        body=body,
+        elapsed=time.monotonic() - started,
+    )
+
+
+def read_capped(response) -> bytes:
+    """Read the body, refusing more than MAX_BODY before it is all in memory."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise BadAnswer(f"the answer is {int(declared)} bytes, more than the 1 MiB this check reads")
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadAnswer("the answer is more than the 1 MiB this check reads")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def describe_transport_error(exc: Exception, host: str, deadline: Deadline) -> str:
+    """Name the kind of failure from the exception chain, never from its text (it holds the URL)."""
+    import socket
+    import ssl
+
+    chain = list(exception_chain(exc))
+    budget = f"(timeout {deadline.seconds:g}s)"
+
+    def has(kind):
+        return any(isinstance(link, kind) for link in chain)
+
+    if has(requests.exceptions.ProxyError):
+        what = "the proxy failed"
+    elif has(requests.exceptions.SSLError) or has(ssl.SSLError):
+        verify = next((c for c in chain if isinstance(c, ssl.SSLCertVerificationError)), None)
+        what = f"TLS failed: {verify.verify_message}" if verify else "TLS handshake failed"
+    elif has(socket.gaierror) or has_name(chain, "NameResolutionError"):
+        what = "cannot resolve the host name"
+    elif has(ConnectionRefusedError):
+        what = "connection refused"
+    elif has(requests.exceptions.ConnectTimeout):
+        return f"{host} did not accept a connection within {deadline.seconds:g}s"
+    elif has(requests.exceptions.Timeout) or has(socket.timeout):
+        return f"{host} gave no complete answer within {deadline.seconds:g}s"
+    else:
+        what = "connection failed"
+    return f"cannot reach {host}: {what} {budget}"
+
+
+def exception_chain(exc) -> Iterator[BaseException]:
+    """The exception and every exception it wraps (requests and urllib3 nest them deeply)."""
+    seen, todo = set(), [exc]
+    while todo:
+        link = todo.pop()
+        if not isinstance(link, BaseException) or id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        todo.extend([link.__cause__, link.__context__, getattr(link, "reason", None), *link.args])
+
+
+def has_name(chain, name: str) -> bool:
+    return any(type(link).__name__ == name for link in chain)
+
+
+def fetch(webhook: Webhook, deadline: Deadline, verify) -> Answer:
+    """The one request of a run, plus one retry only when Bitrix24 says it is rate limited."""
+    with requests.Session() as session:
+        answer = post_once(session, webhook, deadline, verify)
+        if is_rate_limited(answer) and deadline.remaining() > RATE_LIMIT_PAUSE + 1:
+            time.sleep(RATE_LIMIT_PAUSE)
+            answer = post_once(session, webhook, deadline, verify)
+    return answer
+
+
+def is_rate_limited(answer: Answer) -> bool:
+    return answer.status == 503 and b"query_limit_exceeded" in answer.body.lower()
+
+
+# --------------------------------------------------------------------------- interpretation
+
+
+class ConnectorStatus(NamedTuple):
+    paid: bool
+    free_minutes: int
+    paid_until: Optional[date]
+
+
+ERROR_HINTS = {
+    "insufficient_scope": "the webhook needs the telephony scope",
+    "access_denied": 'the webhook\'s user needs the telephony right "Manage numbers - Edit - Any"'
+                     " (or REST is not on this plan)",
+    "invalid_credentials": "wrong user id or code in the webhook URL",
+    "no_auth_found": "wrong user id or code in the webhook URL",
+    "authorization_error": "the webhook's user is inactive",
+    "expired_token": "the webhook has expired: create a new one",
+    "invalid_token": "the webhook has expired: create a new one",
+    "error_method_not_found": "malformed webhook URL or no telephony module on this portal",
+    "query_limit_exceeded": "rate limited: check less often",
+    "operation_time_limit": "rate limited: check less often",
+    "overload_limit": "REST is blocked by Bitrix24 for overload",
+    "payment_required": "the portal's subscription has ended",
+    "portal_deleted": "the portal was deleted",
+    "invalid_request": "the webhook needs https://",
+}
+
+
+def interpret(answer: Answer) -> ConnectorStatus:
+    """Turn an HTTP answer into a ConnectorStatus, or raise the failure it shows."""
+    if 300 <= answer.status < 400:
+        raise BadAnswer(describe_redirect(answer))
+    payload = decode_json(answer)
+    if "error" in payload:
+        raise portal_error(payload, answer.status)
+    if answer.status == 400:
+        raise PortalRefused(controller_message(400))
+    if answer.status != 200:
+        raise BadAnswer(f"HTTP {answer.status} without a Bitrix24 error code")
+    if "result" not in payload:
+        raise BadAnswer("the answer has no 'result': is this a Bitrix24 REST endpoint?")
+    return parse_result(payload["result"])
+
+
+def describe_redirect(answer: Answer) -> str:
+    """Name only the new host: the Location path may carry the secret."""
+    target = urlsplit(urljoin("http://old.invalid/", answer.location or ""))
+    if target.hostname and target.hostname != "old.invalid":
+        return (f"the portal moved to {target.hostname} (HTTP {answer.status}): "
+                "update the webhook URL")
+    return f"the portal redirects (HTTP {answer.status}): check the webhook URL"
+
+
+def decode_json(answer: Answer) -> dict:
+    import json
+
+    try:
+        payload = json.loads(answer.body)
+    except (ValueError, UnicodeDecodeError):
+        kind = (answer.content_type.split(";")[0].strip() or "no content type").lower()
+        raise BadAnswer(f"HTTP {answer.status} answer is not JSON ({clean(kind, 40)}): "
+                        "is the webhook URL a Bitrix24 portal?") from None
+    if not isinstance(payload, dict):
+        raise BadAnswer(f"the answer is a JSON {json_type(payload)}, not an object")
+    return payload
+
+
+def portal_error(payload: dict, status: int) -> PortalRefused:
+    """Bitrix24 error codes come in mixed case and with any HTTP status, 200 included."""
+    raw = payload.get("error")
+    code = clean(raw, 40) if isinstance(raw, (str, int)) else ""
+    if not code:
+        if status == 400:
+            return PortalRefused(controller_message(400))
+        return PortalRefused(f"Bitrix24 reported an error without a code (HTTP {status})")
+    hint = ERROR_HINTS.get(code.lower())
+    if hint is None and status == 400:
+        hint = controller_message(None)
+    if hint is None:
+        hint = clean(payload.get("error_description"), 80) or f"HTTP {status}"
+    return PortalRefused(f"Bitrix24 error {code}: {hint}", code=code)
+
+
+def controller_message(status: Optional[int]) -> str:
+    suffix = f" (HTTP {status})" if status else ""
+    return f"Bitrix24 could not reach its telephony controller{suffix}: try again later"
+
+
+def clean(value, limit: int) -> str:
+    """Make text from the portal safe for a status line: one line, no '|', bounded length."""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        return ""
+    text = " ".join(str(value).replace("|", "/").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_result(result) -> ConnectorStatus:
+    if isinstance(result, list) and not result:
+        raise BadAnswer("'result' is empty")
+    if not isinstance(result, dict):
+        raise BadAnswer(f"'result' is a JSON {json_type(result)}, not an object")
+    for key in ("PAID", "FREE_MINUTES"):
+        if key not in result:
+            raise BadAnswer(f"'result' has no {key}")
+    paid = coerce_paid(result["PAID"])
+    paid_until = parse_paid_date(result.get("PAID_DATE_END")) if paid else None
+    return ConnectorStatus(paid, coerce_minutes(result["FREE_MINUTES"]), paid_until)
+
+
+_TRUE, _FALSE = ("y", "1", "true"), ("n", "0", "false", "")
+
+
+def coerce_paid(value) -> bool:
+    """JSON boolean as documented; also 1/0 and "Y"/"N" (bool("N") would be True)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise BadAnswer(f"PAID is {describe_value(value)}, expected true or false")
+
+
+def coerce_minutes(value) -> int:
+    """A whole number of minutes, 0 or more; numeric strings and 60.0 are accepted."""
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or number < 0:
+        raise BadAnswer(f"FREE_MINUTES is {describe_value(value)}, expected a whole number >= 0")
+    return number
+
+
+_ISO_DATE = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)"
+    r"(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,]\d+)?)?)?"
+    r"\s*(?:(Z)|([+-])(\d\d):?(\d\d))?",
+    re.IGNORECASE,
+)
+
+
+def parse_paid_date(value) -> Optional[date]:
+    """The paid-until calendar date from PAID_DATE_END.
+
+    Bitrix24 sends 00:00 UTC of that date in the server's offset (2024-05-01T03:00:00+03:00,
+    or 2024-04-30T19:00:00-04:00 for the same date), give or take an hour of DST drift; the UTC
+    date of that instant plus 12 h is the date whatever the offset. Absent or "" means no date.
+    """
+    if value is None or value == "":
+        return None
+    match = _ISO_DATE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise BadAnswer(f"PAID_DATE_END is {describe_value(value)}, expected an ISO 8601 date")
+    year, month, day, hour, minute, second, zulu, sign, off_h, off_m = match.groups()
+    try:
+        offset = timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
+        zone = timezone(-offset if sign == "-" else offset)
+        instant = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                           int(second or 0), tzinfo=zone)
+        paid_until = (instant.astimezone(timezone.utc) + timedelta(hours=12)).date()
+    except (ValueError, OverflowError):
+        raise BadAnswer(f"PAID_DATE_END is {describe_value(value)}, not a valid date") from None
+    if paid_until.year < 2010:
+        raise BadAnswer(f"PAID_DATE_END is {describe_value(value)}, an implausible date")
+    return paid_until
+
+
+def json_type(value) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def describe_value(value) -> str:
+    """A short rendering of an ill-typed value for an error message."""
+    if isinstance(value, str):
+        return f'"{clean(value, 30)}"'
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, (int, float)):
+        return clean(repr(value), 30)
+    return f"a JSON {json_type(value)}"
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def days_left(paid_until: date, today: date) -> int:
+    """Whole days from today to the paid-until date; negative once it has passed."""
+    return (paid_until - today).days
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def judge(status: ConnectorStatus, limits: Thresholds, today: date):
+    """State and summary of a connector. Thresholds mean "fewer than N": exactly N is fine."""
+    if status.paid:
+        if status.paid_until is None:
+            return Warn, "paid, but Bitrix24 reported no end date"
+        until = status.paid_until.isoformat()
+        left = days_left(status.paid_until, today)
+        if left < 0:
+            return Critical, f"expired on {until}"
+        if left < limits.critical_days:
+            return Critical, f"paid until {until}, {plural(left, 'day')} left"
+        if left < limits.warning_days:
+            return Warn, f"paid until {until}, {plural(left, 'day')} left"
+        return Ok, f"paid until {until} ({plural(left, 'day')} left)"
+    minutes = status.free_minutes
+    if minutes == 0:
+        return Critical, "not paid and no free minutes: outbound SIP calls are off"
+    state = limits.unpaid
+    if minutes < limits.critical_minutes:
+        state = Critical
+    elif minutes < limits.warning_minutes:
+        state = max(state, Warn)
+    return state, f"not paid, {plural(minutes, 'free minute')} left"
+
+
+def failure_state(failure: CheckFailure, unreachable) -> nagiosplugin.state.ServiceState:
+    return unreachable if isinstance(failure, Unreachable) else Unknown
+
+
+# --------------------------------------------------------------------------- nagiosplugin
+
+
+class SipConnector(nagiosplugin.Resource):
+    """Acquisition: the connector's status (or the failure) and the figures to graph."""
+
+    def __init__(self, options: Options, deadline: Deadline):
+        self.options = options
+        self.deadline = deadline
+        self.answer: Optional[Answer] = None
+        self.details: List[str] = []
+
+    @property
+    def name(self):
+        return PLUGIN_NAME
+
+    def probe(self):
+        options = self.options
+        try:
+            self.answer = within_deadline(
+                self.deadline, options.webhook.host,
+                lambda: fetch(options.webhook, self.deadline, options.verify),
+            )
+            self.details.append(
+                f"{options.webhook.host}: HTTP {self.answer.status}, "
+                f"{len(self.answer.body)} bytes in {self.answer.elapsed:.3f}s"
+            )
+            status = interpret(self.answer)
+        except CheckFailure as failure:
+            yield nagiosplugin.Metric("connector", failure, context="connector")
+            return
+        self.details.append(
+            f"paid: {status.paid}, free minutes: {status.free_minutes}, "
+            f"paid until: {status.paid_until or 'not reported'}"
+        )
+        yield nagiosplugin.Metric("connector", status, context="connector")
+        yield from self.figures(status)
+
+    def figures(self, status: ConnectorStatus):
+        today = date.today()
+        if status.paid_until is not None:
+            yield nagiosplugin.Metric("days_left", days_left(status.paid_until, today),
+                                      context="days_left")
+        minutes_context = "free_minutes" if not status.paid else "plain"
+        yield nagiosplugin.Metric("free_minutes", status.free_minutes, min=0,
+                                  context=minutes_context)
+        yield nagiosplugin.Metric("paid", int(status.paid), min=0, max=1, context="plain")
+        yield nagiosplugin.Metric("time", f"{self.answer.elapsed:.3f}", "s", min=0,
+                                  context="plain")
+
+
+class ConnectorContext(nagiosplugin.Context):
+    """Evaluation: the one place where a status or a failure becomes a state."""
+
+    def __init__(self, options: Options):
+        super().__init__("connector")
+        self.options = options
+
+    def evaluate(self, metric, resource):
+        if isinstance(metric.value, CheckFailure):
+            state = failure_state(metric.value, self.options.unreachable)
+            return nagiosplugin.Result(state, metric.value.message, metric)
+        state, summary = judge(metric.value, self.options.thresholds, date.today())
+        return nagiosplugin.Result(state, summary, metric)
+
+
+class FigureContext(nagiosplugin.Context):
+    """Performance data only; `warning`/`critical` are shown as "N:" ranges (alert below N)."""
+
+    def __init__(self, name: str, warning: Optional[int] = None, critical: Optional[int] = None):
+        super().__init__(name)
+        self.warning = "" if warning is None else f"{warning}:"
+        self.critical = "" if critical is None else f"{critical}:"
+
+    def performance(self, metric, resource):
+        return nagiosplugin.Performance(
+            metric.name, metric.value, metric.uom, self.warning, self.critical,
+            metric.min, metric.max,
+        )
+
+
+class ConnectorSummary(nagiosplugin.Summary):
+    """Presentation: the connector's own sentence, never a per-metric default text."""
+
+    def ok(self, results):
+        return results["connector"].hint
+
+    problem = ok
+
+    def verbose(self, results):
+        return []
+
+
+def build_check(options: Options, deadline: Deadline) -> nagiosplugin.Check:
+    limits = options.thresholds
+    check = nagiosplugin.Check(
+        SipConnector(options, deadline),
+        ConnectorContext(options),
+        FigureContext("days_left", limits.warning_days, limits.critical_days),
+        FigureContext("free_minutes", limits.warning_minutes, limits.critical_minutes),
+        FigureContext("plain"),
+        ConnectorSummary(),
+    )
+    check.name = PLUGIN_NAME  # Check(name=...) is not accepted by nagiosplugin 1.3.2
+    return check
+
+
+# --------------------------------------------------------------------------- output
+
+
+def status_line(state, summary: str, perfdata: List[str]) -> str:
+    line = f"{PLUGIN_NAME} {str(state).upper()} - {summary}"
+    return f"{line} | {' '.join(perfdata)}" if perfdata else line
+
+
+def redact(text: str) -> str:
+    """Remove every webhook code this run has seen: the last step before anything is printed."""
+    for secret in SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
+def run(argv: List[str], environ) -> int:
+    """Parse, check, print; returns the exit code."""
+    started = time.monotonic()
+    options = parse_options(argv, environ)
+    deadline = Deadline(options.timeout - (time.monotonic() - started))
+    check = build_check(options, deadline)
+    check()
+    resource = check.resources[0]
+    lines = [status_line(check.state, check.summary_str, check.perfdata)]
+    if options.verbose:
+        lines += resource.details
+    if options.verbose >= 2:
+        lines.append(f"thresholds: {options.thresholds._replace(unpaid=str(options.thresholds.unpaid))}")
+        if resource.answer is not None:
+            lines.append(f"answer: {clean(resource.answer.body.decode('utf-8', 'replace'), 300)}")
+    print(redact("\n".join(lines)))
+    return check.exitcode
+
+
+def main(argv: Optional[List[str]] = None, environ=None) -> int:
+    """Entry point: every way out is one stdout line in the plugin's format and exit 0..3."""
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    try:
+        sys.stdout.reconfigure(errors="backslashreplace")
+    except AttributeError:  # pragma: no cover - a replaced stdout without reconfigure
+        pass
+    try:
+        return run(argv, environ)
+    except UsageError as err:
+        print(redact(status_line(Unknown, err.message, [])))
+    except Exception as err:  # noqa: BLE001 - the plugin contract: UNKNOWN, never a traceback
+        summary = f"internal error {type(err).__name__}: {clean(str(err), 100)}"
+        lines = [status_line(Unknown, f"{summary} (run with -vvv for details)", [])]
+        if requested_verbosity(argv) >= 3:
+            lines.append(traceback.format_exc().rstrip())
+        print(redact("\n".join(lines)))
+    return 3
+
+
+def requested_verbosity(argv: List[str]) -> int:
+    """-v count read straight from argv, for failures that happen before parsing ends."""
+    count = 0
+    for arg in argv:
+        if arg == "--verbose":
+            count += 1
+        elif re.fullmatch(r"-v+", arg):
+            count += len(arg) - 1
+    return count
+
+
+def console_entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_entry()

@@ -1,0 +1,100 @@
+"""Fixtures that run the plugin the way Nagios does: a subprocess, argv, env, exit code, stdout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, NamedTuple, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "check_bx24_sip.py"
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Variables that would send the plugin's traffic somewhere else or change its output.
+SCRUBBED = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "BX24_WEBHOOK",
+            "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PYTHONWARNINGS")
+
+
+def plugin_command() -> List[str]:
+    """The installed console script when the suite runs from an install, else the file itself."""
+    installed = Path(sys.executable).parent / "check_bx24_sip"
+    if os.environ.get("BX24_TEST_SCRIPT") == "file" or not installed.exists():
+        return [sys.executable, str(SCRIPT)]
+    return [str(installed)]
+
+
+class Run(NamedTuple):
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def first_line(self) -> str:
+        return self.stdout.split("\n", 1)[0]
+
+    @property
+    def lines(self) -> List[str]:
+        return self.stdout.rstrip("\n").split("\n")
+
+
+def clean_env(extra: Optional[dict] = None) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in SCRUBBED and k.lower() not in SCRUBBED}
+    env["LC_ALL"] = "C.UTF-8"
+    env.update(extra or {})
+    return env
+
+
+def run_plugin(*args: str, env: Optional[dict] = None, prefix: Optional[List[str]] = None,
+               timeout: float = 30) -> Run:
+    import time
+
+    started = time.monotonic()
+    done = subprocess.run([*(prefix or []), *plugin_command(), *args], env=clean_env(env),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    return ("127.0.0.1", 0)
+
+
+@pytest.fixture
+def portal(httpserver):
+    """The fake portal: `portal.serve(scenario)` then `portal.webhook`."""
+    import fake_portal
+
+    class Portal:
+        webhook = fake_portal.webhook_for(httpserver)
+        server = httpserver
+
+        @staticmethod
+        def serve(scenario: str, **kwargs) -> None:
+            fake_portal.serve(httpserver, scenario, **kwargs)
+
+    return Portal
+
+
+@pytest.fixture(scope="session")
+def openssl_cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
