@@ -316,9 +316,9 @@ class Answer(NamedTuple):
 class Deadline:
     """One clock for the whole run, so every wait shares the -t budget."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, started: Optional[float] = None):
         self.seconds = seconds
-        self.end = time.monotonic() + seconds
+        self.end = (time.monotonic() if started is None else started) + seconds
 
     def remaining(self) -> float:
         return max(0.0, self.end - time.monotonic())
@@ -807,7 +807,7 @@ def run(argv: List[str], environ) -> int:
     """Parse, check, print; returns the exit code."""
     started = time.monotonic()
     options = parse_options(argv, environ)
-    deadline = Deadline(options.timeout - (time.monotonic() - started))
+    deadline = Deadline(options.timeout, started)
     check = build_check(options, deadline)
     check()
     resource = check.resources[0]

@@ -19,7 +19,6 @@ from typing import Callable, Dict, NamedTuple, Optional
 
 USER_ID = "1"
 SECRET = "fakewebhookcode0"
-PATH = f"/rest/{USER_ID}/{SECRET}/voximplant.sip.connector.status.json"
 MOSCOW = timezone(timedelta(hours=3))
 
 
@@ -113,16 +112,20 @@ def serve(httpserver, scenario: str, today: Optional[date] = None) -> None:
     serve_reply(httpserver, reply_for(scenario, today))
 
 
-def serve_reply(httpserver, reply: Reply, oneshot: bool = False) -> None:
+def path_for(secret: str = SECRET) -> str:
+    return f"/rest/{USER_ID}/{secret}/voximplant.sip.connector.status.json"
+
+
+def serve_reply(httpserver, reply: Reply, oneshot: bool = False, secret: str = SECRET) -> None:
     expect = httpserver.expect_oneshot_request if oneshot else httpserver.expect_request
-    expect(PATH, method="POST").respond_with_data(
+    expect(path_for(secret), method="POST").respond_with_data(
         reply.body, status=reply.status, content_type=reply.content_type,
         headers=reply.headers or {},
     )
 
 
-def webhook_for(httpserver) -> str:
-    return f"http://127.0.0.1:{httpserver.port}/rest/{USER_ID}/{SECRET}/"
+def webhook_for(httpserver, secret: str = SECRET, scheme: str = "http") -> str:
+    return f"{scheme}://127.0.0.1:{httpserver.port}/rest/{USER_ID}/{secret}/"
 
 
 def main() -> None:

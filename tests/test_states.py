@@ -121,7 +121,7 @@ def test_body_over_one_mebibyte_without_length_is_refused(portal):
 
         return Response((b"x" * 65536 for _ in range(20)), content_type="application/json")
 
-    portal.server.expect_request(fake_portal.PATH).respond_with_handler(chunked)
+    portal.server.expect_request(fake_portal.path_for()).respond_with_handler(chunked)
     run = run_plugin("--webhook", portal.webhook)
     assert_output(run, 3, "BX24_SIP UNKNOWN - the answer is more than the 1 MiB this check reads")
 
@@ -159,7 +159,7 @@ def test_request_is_one_json_post_with_plugin_headers(portal):
     from check_bx24_sip import __version__
 
     portal.server.expect_request(
-        fake_portal.PATH, method="POST", json={},
+        fake_portal.path_for(), method="POST", json={},
         headers={"Accept": "application/json", "Content-Type": "application/json",
                  "User-Agent": f"check_bx24_sip/{__version__}"},
     ).respond_with_json(fake_portal.envelope({"FREE_MINUTES": 60, "PAID": False}))

@@ -1,0 +1,141 @@
+"""End to end: the portal cannot be reached, or answers too slowly; the deadline always holds."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+
+import pytest
+from conftest import run_plugin
+from netns import netns_prefix
+
+import fake_portal
+from fake_portal import SECRET
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def webhook(host: str, scheme: str = "https") -> str:
+    return f"{scheme}://{host}/rest/1/{SECRET}/"
+
+
+@pytest.mark.parametrize("option,code,state", [(None, 3, "UNKNOWN"), ("warning", 1, "WARNING"),
+                                               ("critical", 2, "CRITICAL")])
+def test_refused_connection_takes_the_unreachable_state(option, code, state):
+    port = free_port()
+    args = ["--webhook", webhook(f"127.0.0.1:{port}", "http")]
+    if option:
+        args += ["--unreachable", option]
+    run = run_plugin(*args)
+    assert run.stderr == ""
+    assert run.code == code
+    assert run.stdout == (f"BX24_SIP {state} - cannot reach 127.0.0.1:{port}: "
+                          "connection refused (timeout 10s)\n")
+
+
+def test_unresolvable_host_in_a_private_network(tmp_path):
+    run = run_plugin("--webhook", webhook("portal.bitrix24.invalid"), "--unreachable", "critical",
+                     prefix=netns_prefix(tmp_path))
+    assert run.stderr == ""
+    assert run.code == 2
+    assert run.stdout == ("BX24_SIP CRITICAL - cannot reach portal.bitrix24.invalid: "
+                          "cannot resolve the host name (timeout 10s)\n")
+
+
+def test_hanging_dns_lookup_still_ends_at_the_deadline(tmp_path):
+    run = run_plugin("--webhook", webhook("portal.bitrix24.invalid"), "-t", "2",
+                     prefix=netns_prefix(tmp_path, dns_blackhole=True))
+    assert run.stderr == ""
+    assert run.code == 3
+    assert run.stdout == ("BX24_SIP UNKNOWN - portal.bitrix24.invalid gave no complete answer "
+                          "within 2s\n")
+    assert run.seconds < 4
+
+
+def test_plain_http_server_behind_https_is_a_tls_failure(portal):
+    portal.serve("paid")
+    run = run_plugin("--webhook", fake_portal.webhook_for(portal.server, scheme="https"))
+    assert run.stderr == ""
+    assert run.code == 3
+    assert run.stdout == (f"BX24_SIP UNKNOWN - cannot reach 127.0.0.1:{portal.server.port}: "
+                          "TLS handshake failed (timeout 10s)\n")
+
+
+@pytest.fixture
+def tls_portal(openssl_cert):
+    """The fake portal over HTTPS with a self-signed certificate."""
+    from pytest_httpserver import HTTPServer
+
+    cert, key = openssl_cert
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.start()
+    fake_portal.serve(server, "paid")
+    yield server, cert
+    server.stop()
+
+
+def test_untrusted_certificate_is_a_tls_failure(tls_portal):
+    server, _ = tls_portal
+    run = run_plugin("--webhook", fake_portal.webhook_for(server, scheme="https"))
+    assert run.stderr == ""
+    assert run.code == 3
+    assert run.stdout == (f"BX24_SIP UNKNOWN - cannot reach 127.0.0.1:{server.port}: TLS failed: "
+                          "self-signed certificate (timeout 10s)\n")
+
+
+@pytest.mark.parametrize("trust", ["--ca-file", "--insecure"])
+def test_ca_file_or_insecure_reach_the_portal_without_warnings(tls_portal, trust):
+    server, cert = tls_portal
+    args = [trust, str(cert)] if trust == "--ca-file" else [trust]
+    run = run_plugin("--webhook", fake_portal.webhook_for(server, scheme="https"), *args,
+                     env={"PYTHONWARNINGS": "always"})
+    assert run.stderr == ""
+    assert run.code == 0, run.stdout
+    assert run.first_line.startswith("BX24_SIP OK - paid until ")
+
+
+def drip(request):
+    """Headers at once, then one byte a second: each read succeeds, the whole never arrives."""
+    from werkzeug import Response
+
+    def body():
+        for _ in range(8):
+            yield b" "
+            time.sleep(1)
+
+    return Response(body(), headers={"Content-Length": "100"}, content_type="application/json")
+
+
+@pytest.mark.parametrize("option,code,state", [(None, 3, "UNKNOWN"), ("critical", 2, "CRITICAL")])
+def test_dripping_body_ends_at_the_deadline(httpserver, option, code, state):
+    httpserver.expect_request(fake_portal.path_for()).respond_with_handler(drip)
+    args = ["--webhook", fake_portal.webhook_for(httpserver), "-t", "2"]
+    if option:
+        args += ["--unreachable", option]
+    run = run_plugin(*args)
+    assert run.stderr == ""
+    assert run.code == code
+    assert run.stdout == (f"BX24_SIP {state} - 127.0.0.1:{httpserver.port} gave no complete "
+                          "answer within 2s\n")
+    assert run.seconds < 4
+
+
+def test_silent_server_ends_at_the_deadline():
+    """A listener that accepts and never answers (TCP backlog), with a fractional deadline."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        run = run_plugin("--webhook", webhook(f"127.0.0.1:{port}", "http"), "-t", "1.5")
+    assert run.code == 3
+    assert run.stdout == (f"BX24_SIP UNKNOWN - 127.0.0.1:{port} gave no complete answer "
+                          "within 1.5s\n")
+    assert run.seconds < 3.5
