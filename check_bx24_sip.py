@@ -205,7 +205,7 @@ def build_parser():
     parser = Parser(
         prog="check_bx24_sip",
         description=(
-            "Check that the Bitrix24 SIP connector of a portal is paid, not about to "
+            f"check_bx24_sip {__version__}: check that the Bitrix24 SIP connector of a portal is paid, not about to "
             "expire and, while unpaid, not out of free minutes."
         ),
         epilog=(
@@ -215,12 +215,13 @@ def build_parser():
         ),
         allow_abbrev=False,
     )
-    source = parser.add_argument_group("webhook (exactly one source)")
+    source = parser.add_argument_group(
+        "webhook (exactly one source)", "--webhook, --webhook-file, or the environment "
+        "variable BX24_WEBHOOK (best: a file or the environment keep it out of ps)")
     source.add_argument("--webhook", metavar="URL", help=f"inbound webhook, {WEBHOOK_SHAPE}")
     source.add_argument(
         "--webhook-file", metavar="PATH", help="read the webhook URL from the first non-empty line"
     )
-    source.add_argument_group().description = "or the environment variable BX24_WEBHOOK"
     limits = parser.add_argument_group("thresholds")
     limits.add_argument("-w", "--warning-days", type=_count, default=7, metavar="N",
                         help="WARNING when fewer than N days of paid time remain (default 7)")

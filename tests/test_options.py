@@ -1,0 +1,107 @@
+"""The command line: every mistake is one UNKNOWN line (exit 3), never argparse's exit 2."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import SCRIPT, clean_env, run_plugin
+
+from check_bx24_sip import __version__
+
+HOOK = "https://portal.example/rest/1/abc123/"
+
+
+def assert_unknown(run, summary: str) -> None:
+    assert run.stderr == ""
+    assert run.code == 3
+    assert run.stdout == f"BX24_SIP UNKNOWN - {summary}\n"
+
+
+@pytest.mark.parametrize("args,env,summary", [
+    ([], {}, "no webhook given: use --webhook-file PATH, BX24_WEBHOOK or --webhook URL"),
+    (["--webhook", HOOK], {"BX24_WEBHOOK": HOOK},
+     "give exactly one webhook source, not --webhook, BX24_WEBHOOK"),
+    (["--webhook", HOOK, "--webhook-file", "/nonexistent"], {},
+     "give exactly one webhook source, not --webhook, --webhook-file"),
+    (["--webhook-file", "/nonexistent/hook"], {},
+     "cannot read --webhook-file /nonexistent/hook: No such file or directory"),
+    (["--webhook", "portal.example/rest/1/abc/"], {},
+     "the webhook must be an http(s) URL like https://PORTAL/rest/USER_ID/CODE/"),
+    (["--webhook", "https://portal.example/rest/abc/"], {},
+     "the webhook URL must look like https://PORTAL/rest/USER_ID/CODE/"),
+    (["--webhook", "https://portal.example/rest/one/abc/"], {},
+     "the webhook URL must look like https://PORTAL/rest/USER_ID/CODE/"),
+    (["--webhook", "https://u:p@portal.example/rest/1/abc/"], {},
+     "the webhook URL must have no user:password@, ?query or #fragment; "
+     "expected https://PORTAL/rest/USER_ID/CODE/"),
+    (["--webhook", "https://portal.example:http/rest/1/abc/"], {},
+     "the webhook is not a URL; expected https://PORTAL/rest/USER_ID/CODE/"),
+    (["--webhook", HOOK, "-w", "2", "-c", "3"], {},
+     "--warning-days (2) must not be below --critical-days (3)"),
+    (["--webhook", HOOK, "--warning-minutes", "0", "--critical-minutes", "5"], {},
+     "--warning-minutes (0) must not be below --critical-minutes (5)"),
+    (["--webhook", HOOK, "-w", "-1"], {},
+     "argument -w/--warning-days: invalid whole number value: '-1' (see --help)"),
+    (["--webhook", HOOK, "-c", "1.5"], {},
+     "argument -c/--critical-days: invalid whole number value: '1.5' (see --help)"),
+    (["--webhook", HOOK, "-t", "0"], {},
+     "argument -t/--timeout: invalid number of seconds (0 < t <= 3600) value: '0' (see --help)"),
+    (["--webhook", HOOK, "-t", "nan"], {},
+     "argument -t/--timeout: invalid number of seconds (0 < t <= 3600) value: 'nan' (see --help)"),
+    (["--webhook", HOOK, "--ca-file", "/nonexistent.pem"], {},
+     "cannot read --ca-file /nonexistent.pem"),
+    (["--webhook", HOOK, "--ca-file", "/etc/hostname", "--insecure"], {},
+     "argument --insecure: not allowed with argument --ca-file (see --help)"),
+    (["--webhook", HOOK, "--bogus"], {}, "unrecognized arguments: --bogus (see --help)"),
+    (["--webhook", HOOK, "positional"], {}, "unrecognized arguments: positional (see --help)"),
+], ids=lambda value: None)
+def test_bad_calls_are_one_unknown_line(args, env, summary):
+    assert_unknown(run_plugin(*args, env=env), summary)
+
+
+def test_invalid_choice_names_the_option():
+    """argparse words the list of choices differently across Python versions."""
+    run = run_plugin("--webhook", HOOK, "--unpaid", "maybe")
+    assert run.code == 3
+    assert run.stdout.startswith("BX24_SIP UNKNOWN - argument --unpaid: invalid choice: 'maybe'")
+    assert run.stdout.endswith(" (see --help)\n")
+    assert run.stdout.count("\n") == 1
+
+
+def test_webhook_file_without_a_url(tmp_path):
+    empty = tmp_path / "hook"
+    empty.write_text("\n   \n")
+    assert_unknown(run_plugin("--webhook-file", str(empty)),
+                   f"--webhook-file {empty} holds no webhook URL")
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_exits_unknown_on_stdout(flag):
+    run = run_plugin(flag)
+    assert run.code == 3
+    assert run.stderr == ""
+    assert run.lines[0].startswith("usage: check_bx24_sip ")
+    for option in ("--webhook-file", "--warning-days", "--critical-minutes", "--unpaid",
+                   "--unreachable", "--timeout", "--ca-file", "--insecure", "--version"):
+        assert option in run.stdout
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version_exits_unknown(flag):
+    run = run_plugin(flag)
+    assert (run.code, run.stdout, run.stderr) == (3, f"check_bx24_sip {__version__}\n", "")
+
+
+def test_missing_library_is_a_one_line_unknown():
+    """python -S leaves out site-packages, where nagiosplugin and requests live."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-S", str(SCRIPT), "--webhook", HOOK],
+                          env=clean_env(), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 3
+    assert done.stderr == ""
+    assert done.stdout == (
+        "BX24_SIP UNKNOWN - Python module 'nagiosplugin' is missing: install it with "
+        "'pip install nagiosplugin requests' (Debian: apt install python3-nagiosplugin "
+        "python3-requests)\n")

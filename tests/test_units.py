@@ -1,0 +1,251 @@
+"""The pure parts, called directly: webhook parsing, value coercion, the date rule, the verdict."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from nagiosplugin.state import Critical, Ok, Unknown, Warn
+
+from check_bx24_sip import (Answer, BadAnswer, ConnectorStatus, PortalRefused, Thresholds,
+                            Unreachable, UsageError, coerce_minutes, coerce_paid, days_left,
+                            failure_state, interpret, judge, parse_paid_date, parse_webhook,
+                            requested_verbosity)
+
+TODAY = date(2026, 11, 28)
+LIMITS = Thresholds()
+
+
+# ------------------------------------------------------------------ PAID_DATE_END
+
+@pytest.mark.parametrize("text", [
+    "2024-05-01T03:00:00+03:00",   # Moscow server: 00:00 UTC shown as 03:00
+    "2024-04-30T20:00:00-04:00",   # New York server: the previous calendar day on paper
+    "2024-04-30T19:00:00-05:00",
+    "2024-05-01T00:00:00Z",
+    "2024-05-01T00:00:00z",
+    "2024-05-01T00:00:00+00:00",
+    "2024-05-01T14:00:00+14:00",   # Kiribati
+    "2024-04-30T13:00:00-11:00",   # Niue
+    "2024-05-01T04:00:00+03:00",   # DST drift: the offset of "today" was applied, +1 h
+    "2024-05-01T02:00:00+03:00",   # DST drift, -1 h
+    "2024-05-01T03:00:00+0300",
+    "2024-05-01 03:00:00+03:00",
+    "2024-05-01T03:00:00.000+03:00",
+    "2024-05-01",
+    " 2024-05-01T03:00:00+03:00 ",
+])
+def test_paid_date_is_the_utc_date_of_the_instant(text):
+    assert parse_paid_date(text) == date(2024, 5, 1)
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_no_paid_date(value):
+    assert parse_paid_date(value) is None
+
+
+@pytest.mark.parametrize("value,message", [
+    ("01.05.2024", 'PAID_DATE_END is "01.05.2024", expected an ISO 8601 date'),
+    ("2024-13-01T00:00:00Z", 'PAID_DATE_END is "2024-13-01T00:00:00Z", not a valid date'),
+    ("2024-02-30", 'PAID_DATE_END is "2024-02-30", not a valid date'),
+    ("1970-01-01T03:00:00+03:00", 'PAID_DATE_END is "1970-01-01T03:00:00+03:00", '
+                                  "an implausible date"),
+    ("9999-12-31T23:00:00-05:00", 'PAID_DATE_END is "9999-12-31T23:00:00-05:00", '
+                                  "not a valid date"),
+    ("2024-05-01T03:00:00+25:00", 'PAID_DATE_END is "2024-05-01T03:00:00+25:00", '
+                                  "not a valid date"),
+    (1714521600, "PAID_DATE_END is 1714521600, expected an ISO 8601 date"),
+    (False, "PAID_DATE_END is false, expected an ISO 8601 date"),
+    ({"date": "2024-05-01"}, "PAID_DATE_END is a JSON object, expected an ISO 8601 date"),
+])
+def test_bad_paid_dates(value, message):
+    with pytest.raises(BadAnswer) as raised:
+        parse_paid_date(value)
+    assert raised.value.message == message
+
+
+# ------------------------------------------------------------------ coercion
+
+@pytest.mark.parametrize("value,paid", [
+    (True, True), (False, False), (1, True), (0, False), ("Y", True), ("N", False),
+    ("y", True), ("n", False), ("1", True), ("0", False), ("true", True), ("false", False),
+    ("", False),
+])
+def test_paid_variants(value, paid):
+    assert coerce_paid(value) is paid
+
+
+@pytest.mark.parametrize("value,shown", [
+    ("maybe", '"maybe"'), (2, "2"), (-1, "-1"), (1.0, "1.0"), (None, "null"),
+    ([], "a JSON array"), ({}, "a JSON object"),
+])
+def test_paid_rejects_the_rest(value, shown):
+    with pytest.raises(BadAnswer) as raised:
+        coerce_paid(value)
+    assert raised.value.message == f"PAID is {shown}, expected true or false"
+
+
+@pytest.mark.parametrize("value,minutes", [(60, 60), (0, 0), ("60", 60), (" 7 ", 7),
+                                           (60.0, 60)])
+def test_minutes_variants(value, minutes):
+    assert coerce_minutes(value) == minutes
+
+
+@pytest.mark.parametrize("value,shown", [
+    (-1, "-1"), (1.5, "1.5"), ("1.5", '"1.5"'), ("-3", '"-3"'), (True, "true"),
+    (None, "null"), ("", '""'), ([60], "a JSON array"), (float("inf"), "inf"),
+])
+def test_minutes_rejects_the_rest(value, shown):
+    with pytest.raises(BadAnswer) as raised:
+        coerce_minutes(value)
+    assert raised.value.message == f"FREE_MINUTES is {shown}, expected a whole number >= 0"
+
+
+# ------------------------------------------------------------------ whole days
+
+@pytest.mark.parametrize("until,left", [
+    (date(2026, 11, 28), 0), (date(2026, 11, 29), 1), (date(2026, 11, 27), -1),
+    (date(2026, 12, 5), 7), (date(2027, 11, 28), 365), (date(2028, 11, 28), 731),
+])
+def test_days_left(until, left):
+    assert days_left(until, TODAY) == left
+
+
+# ------------------------------------------------------------------ the verdict
+
+def paid_until(days: int) -> ConnectorStatus:
+    return ConnectorStatus(True, 0, date.fromordinal(TODAY.toordinal() + days))
+
+
+@pytest.mark.parametrize("status,limits,state,summary", [
+    (paid_until(30), LIMITS, Ok, "paid until 2026-12-28 (30 days left)"),
+    (paid_until(7), LIMITS, Ok, "paid until 2026-12-05 (7 days left)"),
+    (paid_until(6), LIMITS, Warn, "paid until 2026-12-04, 6 days left"),
+    (paid_until(3), LIMITS, Warn, "paid until 2026-12-01, 3 days left"),
+    (paid_until(2), LIMITS, Critical, "paid until 2026-11-30, 2 days left"),
+    (paid_until(1), LIMITS, Critical, "paid until 2026-11-29, 1 day left"),
+    (paid_until(0), LIMITS, Critical, "paid until 2026-11-28, 0 days left"),
+    (paid_until(-1), LIMITS, Critical, "expired on 2026-11-27"),
+    (paid_until(0), Thresholds(0, 0), Ok, "paid until 2026-11-28 (0 days left)"),
+    (paid_until(-1), Thresholds(0, 0), Critical, "expired on 2026-11-27"),
+    (paid_until(1), LIMITS._replace(critical_days=1), Warn, "paid until 2026-11-29, 1 day left"),
+    (ConnectorStatus(True, 0, None), LIMITS, Warn, "paid, but Bitrix24 reported no end date"),
+    (ConnectorStatus(False, 60, None), LIMITS, Warn, "not paid, 60 free minutes left"),
+    (ConnectorStatus(False, 60, None), LIMITS._replace(unpaid=Ok), Ok,
+     "not paid, 60 free minutes left"),
+    (ConnectorStatus(False, 10, None), LIMITS._replace(unpaid=Ok), Ok,
+     "not paid, 10 free minutes left"),
+    (ConnectorStatus(False, 9, None), LIMITS._replace(unpaid=Ok), Warn,
+     "not paid, 9 free minutes left"),
+    (ConnectorStatus(False, 1, None), LIMITS._replace(unpaid=Ok), Warn,
+     "not paid, 1 free minute left"),
+    (ConnectorStatus(False, 4, None), LIMITS._replace(unpaid=Ok, critical_minutes=5), Critical,
+     "not paid, 4 free minutes left"),
+    (ConnectorStatus(False, 60, None), LIMITS._replace(unpaid=Critical), Critical,
+     "not paid, 60 free minutes left"),
+    (ConnectorStatus(False, 5, None), LIMITS._replace(unpaid=Critical), Critical,
+     "not paid, 5 free minutes left"),
+    (ConnectorStatus(False, 0, None), Thresholds(0, 0, 0, 0, Ok), Critical,
+     "not paid and no free minutes: outbound SIP calls are off"),
+])
+def test_judge(status, limits, state, summary):
+    assert judge(status, limits, TODAY) == (state, summary)
+
+
+def test_failures_map_to_states():
+    assert failure_state(Unreachable("x"), Critical) is Critical
+    assert failure_state(PortalRefused("x"), Critical) is Unknown
+    assert failure_state(BadAnswer("x"), Warn) is Unknown
+
+
+# ------------------------------------------------------------------ interpretation
+
+def answer(body: bytes, status: int = 200, location=None) -> Answer:
+    return Answer(status, "application/json", location, body, 0.01)
+
+
+def test_interpret_documented_example():
+    body = (b'{"result":{"FREE_MINUTES":60,"PAID":false},"time":{"start":1773323233,'
+            b'"finish":1773323233.979212,"duration":0.9792120456695557,"processing":0}}')
+    assert interpret(answer(body)) == ConnectorStatus(False, 60, None)
+
+
+def test_interpret_paid_ignores_date_of_unpaid_and_reads_date_of_paid():
+    unpaid = b'{"result":{"FREE_MINUTES":"5","PAID":"N","PAID_DATE_END":"garbage"}}'
+    assert interpret(answer(unpaid)) == ConnectorStatus(False, 5, None)
+    paid = b'{"result":{"FREE_MINUTES":0,"PAID":1,"PAID_DATE_END":"2024-04-30T20:00:00-04:00"}}'
+    assert interpret(answer(paid)) == ConnectorStatus(True, 0, date(2024, 5, 1))
+
+
+@pytest.mark.parametrize("body,status,kind,message", [
+    (b'{"error":"ACCESS_DENIED","error_description":"Access denied!"}', 200, PortalRefused,
+     'Bitrix24 error ACCESS_DENIED: the webhook\'s user needs the telephony right '
+     '"Manage numbers - Edit - Any" (or REST is not on this plan)'),
+    (b'{"error":null,"error_description":null}', 400, PortalRefused,
+     "Bitrix24 could not reach its telephony controller (HTTP 400): try again later"),
+    (b'{"error":"CONNECT_ERROR","error_description":"Parse error"}', 400, PortalRefused,
+     "Bitrix24 error CONNECT_ERROR: Bitrix24 could not reach its telephony controller: "
+     "try again later"),
+    (b'{"error":""}', 500, PortalRefused,
+     "Bitrix24 reported an error without a code (HTTP 500)"),
+    (b'{"result":{}}', 400, PortalRefused,
+     "Bitrix24 could not reach its telephony controller (HTTP 400): try again later"),
+    (b'{"result":{}}', 500, BadAnswer, "HTTP 500 without a Bitrix24 error code"),
+    (b'{"result":[]}', 200, BadAnswer, "'result' is empty"),
+    (b'{"result":"ok"}', 200, BadAnswer, "'result' is a JSON string, not an object"),
+    (b'{"result":{"PAID":false}}', 200, BadAnswer, "'result' has no FREE_MINUTES"),
+    (b'{"result":{"FREE_MINUTES":1}}', 200, BadAnswer, "'result' has no PAID"),
+    (b'[1,2]', 200, BadAnswer, "the answer is a JSON array, not an object"),
+    (b'null', 200, BadAnswer, "the answer is a JSON null, not an object"),
+    (b'', 200, BadAnswer,
+     "HTTP 200 answer is not JSON (application/json): is the webhook URL a Bitrix24 portal?"),
+    (b'\xff\xfe\x00', 200, BadAnswer,
+     "HTTP 200 answer is not JSON (application/json): is the webhook URL a Bitrix24 portal?"),
+])
+def test_interpret_failures(body, status, kind, message):
+    with pytest.raises(kind) as raised:
+        interpret(answer(body, status))
+    assert raised.value.message == message
+
+
+@pytest.mark.parametrize("location,message", [
+    ("https://new.bitrix24.de/rest/1/code/", "the portal moved to new.bitrix24.de (HTTP 301): "
+                                            "update the webhook URL"),
+    ("/rest/1/code/", "the portal redirects (HTTP 301): check the webhook URL"),
+    (None, "the portal redirects (HTTP 301): check the webhook URL"),
+])
+def test_redirects_name_only_the_host(location, message):
+    with pytest.raises(BadAnswer) as raised:
+        interpret(answer(b"", 301, location))
+    assert raised.value.message == message
+
+
+# ------------------------------------------------------------------ options
+
+@pytest.mark.parametrize("url,base,host", [
+    ("https://p.bitrix24.ru/rest/1/abc/", "https://p.bitrix24.ru/rest/1/abc/", "p.bitrix24.ru"),
+    ("https://p.bitrix24.ru/rest/1/abc", "https://p.bitrix24.ru/rest/1/abc/", "p.bitrix24.ru"),
+    ("https://p.bitrix24.ru/rest/1/abc/profile.json", "https://p.bitrix24.ru/rest/1/abc/",
+     "p.bitrix24.ru"),
+    ("  http://127.0.0.1:8080/rest/17/abc_-9/\n", "http://127.0.0.1:8080/rest/17/abc_-9/",
+     "127.0.0.1:8080"),
+    ("https://crm.example.com/bitrix/rest/1/abc/", "https://crm.example.com/bitrix/rest/1/abc/",
+     "crm.example.com"),
+])
+def test_parse_webhook(url, base, host):
+    hook = parse_webhook(url)
+    assert (hook.base, hook.host, hook.secret) == (base, host, base.rstrip("/").rsplit("/")[-1])
+    assert hook.method_url == base + "voximplant.sip.connector.status.json"
+
+
+@pytest.mark.parametrize("url", ["", "https://", "https://p/rest/1/", "https://p/1/abc/x/",
+                                 "https://p/rest/1/a+b/", "mailto:x@y", "https://p/rest/1/abc/#x"])
+def test_parse_webhook_rejects(url):
+    with pytest.raises(UsageError):
+        parse_webhook(url)
+
+
+@pytest.mark.parametrize("argv,count", [([], 0), (["-v"], 1), (["-vvv"], 3),
+                                        (["-v", "--verbose", "-v"], 3), (["-vx"], 0)])
+def test_requested_verbosity(argv, count):
+    assert requested_verbosity(argv) == count
