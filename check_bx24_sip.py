@@ -443,6 +443,10 @@ def has_name(chain, name: str) -> bool:
 def fetch(webhook: Webhook, deadline: Deadline, verify) -> Answer:
     """The one request of a run, plus one retry only when Bitrix24 says it is rate limited."""
     with requests.Session() as session:
+        # Proxies come from the standard variables; the rest of trust_env (~/.netrc credentials,
+        # REQUESTS_CA_BUNDLE) is not for a monitoring check and costs an import and a file read.
+        session.trust_env = False
+        session.proxies = requests.utils.get_environ_proxies(webhook.method_url)
         answer = post_once(session, webhook, deadline, verify)
         if is_rate_limited(answer) and deadline.remaining() > RATE_LIMIT_PAUSE + 1:
             time.sleep(RATE_LIMIT_PAUSE)

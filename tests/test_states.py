@@ -232,3 +232,26 @@ def test_proxy_from_environment_is_used(httpserver):
     assert run.code == 0, run.stdout
     request = httpserver.log[0][0]
     assert request.headers["Host"] == "portal.invalid"
+
+
+def test_script_copied_alone_into_a_plugin_folder_runs(portal, tmp_path):
+    """As /usr/lib/nagios/plugins/check_bx24_sip: one file, executable, no package around it."""
+    import shutil
+    import subprocess
+
+    from conftest import SCRIPT, clean_env
+
+    plugin = tmp_path / "plugins" / "check_bx24_sip"
+    plugin.parent.mkdir()
+    shutil.copy(SCRIPT, plugin)
+    plugin.chmod(0o755)
+    portal.serve("expired")
+    import sys
+
+    done = subprocess.run([sys.executable, str(plugin), "--webhook", portal.webhook],
+                          env=clean_env(), capture_output=True, text=True, timeout=30,
+                          cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == ""
+    assert TIME.sub("time=T", done.stdout) == (
+        f"BX24_SIP CRITICAL - expired on {day(-3)} | days_left=-3;7:;3: {PAID_PERF}\n")

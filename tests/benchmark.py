@@ -1,0 +1,98 @@
+"""Benchmark (not a test): the plugin's cost against the floor of importing its two libraries.
+
+    python tests/benchmark.py [--rounds 40]
+
+Runs, interleaved in one process so machine noise hits both alike,
+  floor:  python -c "import nagiosplugin, requests"
+  plugin: check_bx24_sip --webhook <fake portal>   (the installed command: a full check, HTTP
+          included; it needs 'pip install .' in the running Python)
+  file:   python check_bx24_sip.py --webhook ...   (the file copied alone into a plugin folder;
+          Python compiles a script run this way on every start, which the installed command
+          loads from its bytecode cache)
+and prints the median wall time and median peak memory (max RSS) of each, and their ratios.
+The budget is 1.15x the floor on both for the installed command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE.parent / "check_bx24_sip.py"
+BUDGET = 1.15
+sys.path.insert(0, str(HERE))
+
+
+def measure(command) -> tuple:
+    """Wall seconds and peak RSS (KiB) of one child process."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    return seconds, usage.ru_maxrss, code
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=40)
+    args = parser.parse_args()
+
+    import logging
+
+    from pytest_httpserver import HTTPServer
+
+    import fake_portal
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    installed = Path(sys.executable).parent / "check_bx24_sip"
+    if not installed.exists():
+        print(f"{installed} is missing: run 'pip install .' first", file=sys.stderr)
+        return 2
+    server = HTTPServer(host="127.0.0.1", port=0)
+    fake_portal.serve(server, "paid")
+    server.start()
+    webhook = ["--webhook", fake_portal.webhook_for(server)]
+    commands = {
+        "floor": [sys.executable, "-c", "import nagiosplugin, requests"],
+        "plugin": [str(installed), *webhook],
+        "file": [sys.executable, str(SCRIPT), *webhook],
+    }
+    runs = {name: [] for name in commands}
+    try:
+        for command in commands.values():  # warm the page and bytecode caches once
+            measure(command)
+        for _ in range(args.rounds):
+            for name, command in commands.items():
+                seconds, rss, code = measure(command)
+                if code != 0:
+                    print(f"{name} exited {code}, expected 0", file=sys.stderr)
+                    return 1
+                runs[name].append((seconds, rss))
+    finally:
+        server.stop()
+
+    ratios = {}
+    for name in ("plugin", "file"):
+        for label, index, unit, scale in (("wall time", 0, "ms", 1000),
+                                          ("peak memory", 1, "MiB", 1 / 1024)):
+            base = statistics.median(run[index] for run in runs["floor"])
+            cost = statistics.median(run[index] for run in runs[name])
+            ratios[(name, label)] = cost / base
+            print(f"{name:6} {label:11}  floor {base * scale:7.1f} {unit}  "
+                  f"{name} {cost * scale:7.1f} {unit}  ratio {cost / base:.3f}")
+    within = all(ratios[("plugin", label)] <= BUDGET for label in ("wall time", "peak memory"))
+    print(f"{args.rounds} interleaved rounds, Python {sys.version.split()[0]}; "
+          f"installed command within {BUDGET}x: {'yes' if within else 'NO'}")
+    return 0 if within else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
