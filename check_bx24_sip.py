@@ -287,8 +287,8 @@ def parse_options(argv: List[str], environ) -> Options:
             f"--warning-minutes ({args.warning_minutes}) must not be below "
             f"--critical-minutes ({args.critical_minutes})"
         )
-    if args.ca_file is not None and not os.access(args.ca_file, os.R_OK):
-        raise UsageError(f"cannot read --ca-file {args.ca_file}")
+    if args.ca_file is not None:
+        check_ca_file(args.ca_file)
     thresholds = Thresholds(
         args.warning_days, args.critical_days, args.warning_minutes, args.critical_minutes,
         STATES[args.unpaid],
@@ -301,6 +301,20 @@ def parse_options(argv: List[str], environ) -> Options:
         verify=args.ca_file or not args.insecure,
         verbose=min(args.verbose, 3),
     )
+
+
+def check_ca_file(path: str) -> None:
+    """A wrong --ca-file is the user's mistake; found later it would look like a TLS failure."""
+    import ssl
+
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read --ca-file {path}")
+    if os.path.isdir(path):
+        return  # a c_rehash'ed folder, as requests accepts
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (ssl.SSLError, ValueError, OSError):
+        raise UsageError(f"--ca-file {path} holds no PEM certificate") from None
 
 
 # --------------------------------------------------------------------------- portal (I/O)
@@ -692,9 +706,10 @@ def failure_state(failure: CheckFailure, unreachable) -> nagiosplugin.state.Serv
 class SipConnector(nagiosplugin.Resource):
     """Acquisition: the connector's status (or the failure) and the figures to graph."""
 
-    def __init__(self, options: Options, deadline: Deadline):
+    def __init__(self, options: Options, deadline: Deadline, today: date):
         self.options = options
         self.deadline = deadline
+        self.today = today
         self.answer: Optional[Answer] = None
         self.details: List[str] = []
 
@@ -725,9 +740,8 @@ class SipConnector(nagiosplugin.Resource):
         yield from self.figures(status)
 
     def figures(self, status: ConnectorStatus):
-        today = date.today()
         if status.paid_until is not None:
-            yield nagiosplugin.Metric("days_left", days_left(status.paid_until, today),
+            yield nagiosplugin.Metric("days_left", days_left(status.paid_until, self.today),
                                       context="days_left")
         minutes_context = "free_minutes" if not status.paid else "plain"
         yield nagiosplugin.Metric("free_minutes", status.free_minutes, min=0,
@@ -740,15 +754,16 @@ class SipConnector(nagiosplugin.Resource):
 class ConnectorContext(nagiosplugin.Context):
     """Evaluation: the one place where a status or a failure becomes a state."""
 
-    def __init__(self, options: Options):
+    def __init__(self, options: Options, today: date):
         super().__init__("connector")
         self.options = options
+        self.today = today
 
     def evaluate(self, metric, resource):
         if isinstance(metric.value, CheckFailure):
             state = failure_state(metric.value, self.options.unreachable)
             return nagiosplugin.Result(state, metric.value.message, metric)
-        state, summary = judge(metric.value, self.options.thresholds, date.today())
+        state, summary = judge(metric.value, self.options.thresholds, self.today)
         return nagiosplugin.Result(state, summary, metric)
 
 
@@ -779,11 +794,11 @@ class ConnectorSummary(nagiosplugin.Summary):
         return []
 
 
-def build_check(options: Options, deadline: Deadline) -> nagiosplugin.Check:
+def build_check(options: Options, deadline: Deadline, today: date) -> nagiosplugin.Check:
     limits = options.thresholds
     check = nagiosplugin.Check(
-        SipConnector(options, deadline),
-        ConnectorContext(options),
+        SipConnector(options, deadline, today),
+        ConnectorContext(options, today),
         FigureContext("days_left", limits.warning_days, limits.critical_days),
         FigureContext("free_minutes", limits.warning_minutes, limits.critical_minutes),
         FigureContext("plain"),
@@ -801,6 +816,13 @@ def status_line(state, summary: str, perfdata: List[str]) -> str:
     return f"{line} | {' '.join(perfdata)}" if perfdata else line
 
 
+def describe_thresholds(limits: Thresholds) -> str:
+    unpaid = str(limits.unpaid).upper()
+    return (f"thresholds: WARNING below {limits.warning_days} days, CRITICAL below "
+            f"{limits.critical_days}; unpaid: {unpaid}, WARNING below {limits.warning_minutes} "
+            f"free minutes, CRITICAL below {limits.critical_minutes}")
+
+
 def redact(text: str) -> str:
     """Remove every webhook code this run has seen: the last step before anything is printed."""
     for secret in SECRETS:
@@ -813,14 +835,14 @@ def run(argv: List[str], environ) -> int:
     started = time.monotonic()
     options = parse_options(argv, environ)
     deadline = Deadline(options.timeout, started)
-    check = build_check(options, deadline)
+    check = build_check(options, deadline, date.today())
     check()
     resource = check.resources[0]
     lines = [status_line(check.state, check.summary_str, check.perfdata)]
     if options.verbose:
         lines += resource.details
     if options.verbose >= 2:
-        lines.append(f"thresholds: {options.thresholds._replace(unpaid=str(options.thresholds.unpaid))}")
+        lines.append(describe_thresholds(options.thresholds))
         if resource.answer is not None:
             lines.append(f"answer: {clean(resource.answer.body.decode('utf-8', 'replace'), 300)}")
     print(redact("\n".join(lines)))

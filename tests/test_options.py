@@ -51,6 +51,8 @@ def assert_unknown(run, summary: str) -> None:
      "argument -t/--timeout: invalid number of seconds (0 < t <= 3600) value: 'nan' (see --help)"),
     (["--webhook", HOOK, "--ca-file", "/nonexistent.pem"], {},
      "cannot read --ca-file /nonexistent.pem"),
+    (["--webhook", HOOK, "--ca-file", "/etc/hostname"], {},
+     "--ca-file /etc/hostname holds no PEM certificate"),
     (["--webhook", HOOK, "--ca-file", "/etc/hostname", "--insecure"], {},
      "argument --insecure: not allowed with argument --ca-file (see --help)"),
     (["--webhook", HOOK, "--bogus"], {}, "unrecognized arguments: --bogus (see --help)"),

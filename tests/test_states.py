@@ -223,6 +223,19 @@ def test_verbose_adds_detail_lines_after_the_status_line(portal):
     assert len(run.lines) == 3
 
 
+def test_very_verbose_adds_thresholds_and_the_answer(portal):
+    portal.serve("unpaid-low-minutes")
+    run = run_plugin("--webhook", portal.webhook, "-vv", "--unpaid", "ok", "-w", "9")
+    assert run.code == 1
+    assert run.lines[0].startswith("BX24_SIP WARNING - not paid, 5 free minutes left | ")
+    assert run.lines[2:] == [
+        "paid: False, free minutes: 5, paid until: not reported",
+        "thresholds: WARNING below 9 days, CRITICAL below 3; unpaid: OK, WARNING below 10 free "
+        "minutes, CRITICAL below 1",
+        "answer: " + json.dumps(fake_portal.envelope({"FREE_MINUTES": 5, "PAID": False})),
+    ]
+
+
 def test_proxy_from_environment_is_used(httpserver):
     """HTTP_PROXY points at the fake portal; the portal's own name is never resolved here."""
     serve_reply(httpserver, fake_portal.reply_for("paid"))
