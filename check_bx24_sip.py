@@ -27,7 +27,7 @@ import time
 import traceback
 import warnings
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterator, List, NamedTuple, Optional, Union
+from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 __version__ = "1.0.0"
@@ -95,6 +95,12 @@ class BadAnswer(CheckFailure):
     kind = "answer"
 
 
+class OutputError(CheckFailure):
+    """The result could not be delivered (an unwritable --prometheus-file)."""
+
+    kind = "output"
+
+
 # --------------------------------------------------------------------------- options
 
 
@@ -123,6 +129,8 @@ class Options(NamedTuple):
     timeout: float
     verify: Union[bool, str]
     verbose: int
+    output: str = "nagios"
+    prometheus_file: Optional[str] = None
 
 
 WEBHOOK_SHAPE = "https://PORTAL/rest/USER_ID/CODE/"
@@ -247,6 +255,13 @@ def build_parser():
     trust.add_argument("--ca-file", metavar="PATH", help="trust the CA certificates in PATH")
     trust.add_argument("--insecure", action="store_true",
                        help="do not verify the portal's TLS certificate")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", choices=("nagios", "json", "prometheus"), default="nagios",
+                     help="stdout format; the exit code is the same in all (default nagios)")
+    out.add_argument("--prometheus-file", metavar="PATH",
+                     help="also write the Prometheus text to PATH atomically, for "
+                          "node_exporter's textfile collector (with --output prometheus, "
+                          "instead of stdout)")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more detail on the following lines (up to -vvv)")
     parser.add_argument("-V", "--version", action="version",
@@ -300,6 +315,8 @@ def parse_options(argv: List[str], environ) -> Options:
         timeout=args.timeout,
         verify=args.ca_file or not args.insecure,
         verbose=min(args.verbose, 3),
+        output=args.output,
+        prometheus_file=args.prometheus_file,
     )
 
 
@@ -811,9 +828,46 @@ def build_check(options: Options, deadline: Deadline, today: date) -> nagiosplug
 # --------------------------------------------------------------------------- output
 
 
-def status_line(state, summary: str, perfdata: List[str]) -> str:
-    line = f"{PLUGIN_NAME} {str(state).upper()} - {summary}"
-    return f"{line} | {' '.join(perfdata)}" if perfdata else line
+class Outcome(NamedTuple):
+    """Everything a renderer may show: one evaluation, several ways to print it."""
+
+    state: nagiosplugin.state.ServiceState
+    summary: str
+    checked_at: datetime
+    options: Optional[Options] = None
+    status: Optional[ConnectorStatus] = None
+    days_left: Optional[int] = None
+    elapsed: Optional[float] = None
+    failure: Optional[CheckFailure] = None
+    perfdata: Tuple[str, ...] = ()
+    details: Tuple[Tuple[int, str], ...] = ()  # (lowest -v level that shows it, line)
+
+    @property
+    def portal(self) -> Optional[str]:
+        return self.options.webhook.host if self.options else None
+
+
+def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime) -> Outcome:
+    """Collect the evaluated check into an Outcome."""
+    resource = check.resources[0]
+    connector = check.results["connector"].metric.value
+    details = [(1, line) for line in resource.details]
+    details.append((2, describe_thresholds(options.thresholds)))
+    if resource.answer is not None:
+        answer = clean(resource.answer.body.decode("utf-8", "replace"), 300)
+        details.append((2, f"answer: {answer}"))
+    return Outcome(
+        state=check.state,
+        summary=check.summary_str,
+        checked_at=checked_at,
+        options=options,
+        status=connector if isinstance(connector, ConnectorStatus) else None,
+        days_left=check.results["days_left"].metric.value if "days_left" in check.results else None,
+        elapsed=resource.answer.elapsed if resource.answer is not None else None,
+        failure=connector if isinstance(connector, CheckFailure) else None,
+        perfdata=tuple(check.perfdata),
+        details=tuple(details),
+    )
 
 
 def describe_thresholds(limits: Thresholds) -> str:
@@ -823,6 +877,121 @@ def describe_thresholds(limits: Thresholds) -> str:
             f"free minutes, CRITICAL below {limits.critical_minutes}")
 
 
+def status_line(state, summary: str, perfdata) -> str:
+    line = f"{PLUGIN_NAME} {str(state).upper()} - {summary}"
+    return f"{line} | {' '.join(perfdata)}" if perfdata else line
+
+
+def render_nagios(outcome: Outcome, verbose: int) -> str:
+    """The plugin API: status line with perfdata first, -v details on the lines after it."""
+    lines = [status_line(outcome.state, outcome.summary, outcome.perfdata)]
+    lines += [line for level, line in outcome.details if level <= verbose]
+    return "\n".join(lines)
+
+
+def render_json(outcome: Outcome, verbose: int = 0) -> str:
+    """One JSON object; the schema is documented in the README and kept stable."""
+    import json
+
+    status, options, failure = outcome.status, outcome.options, outcome.failure
+    document = {
+        "state": str(outcome.state).upper(),
+        "state_code": outcome.state.code,
+        "summary": outcome.summary,
+        "portal": outcome.portal,
+        "paid": status.paid if status else None,
+        "free_minutes": status.free_minutes if status else None,
+        "paid_until": status.paid_until.isoformat() if status and status.paid_until else None,
+        "days_left": outcome.days_left,
+        "thresholds": thresholds_document(options) if options else None,
+        "request_duration_seconds": round(outcome.elapsed, 3) if outcome.elapsed is not None else None,
+        "checked_at": outcome.checked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "error": {"kind": failure.kind, "code": failure.code, "message": failure.message}
+        if failure else None,
+        "plugin_version": __version__,
+    }
+    return json.dumps(document)
+
+
+def thresholds_document(options: Options) -> dict:
+    limits = options.thresholds
+    return {
+        "warning_days": limits.warning_days,
+        "critical_days": limits.critical_days,
+        "warning_minutes": limits.warning_minutes,
+        "critical_minutes": limits.critical_minutes,
+        "unpaid": str(limits.unpaid).upper(),
+        "unreachable": str(options.unreachable).upper(),
+        "timeout_seconds": options.timeout,
+    }
+
+
+def render_prometheus(outcome: Outcome, verbose: int = 0) -> str:
+    """Text exposition format; a metric whose value is not known is left out, never faked."""
+    status = outcome.status
+    portal = (outcome.portal or "").replace("\\", "\\\\").replace('"', '\\"')
+    paid_until = status.paid_until if status else None
+    samples = [
+        ("up", "1 when Bitrix24 answered with a connector status, else 0", int(status is not None)),
+        ("paid", "1 when the SIP connector is paid, else 0", int(status.paid) if status else None),
+        ("free_minutes", "Free SIP connector minutes left",
+         status.free_minutes if status else None),
+        ("days_left", "Whole days until the paid period ends, negative once expired",
+         outcome.days_left),
+        ("paid_until_timestamp_seconds", "00:00 UTC of the paid-until date, as a Unix time",
+         utc_midnight(paid_until) if paid_until else None),
+        ("check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN", outcome.state.code),
+        ("request_duration_seconds", "Duration of the HTTP request to Bitrix24",
+         round(outcome.elapsed, 3) if outcome.elapsed is not None else None),
+    ]
+    lines = []
+    for name, help_text, value in samples:
+        if value is not None:
+            lines += [f"# HELP bx24_sip_{name} {help_text}", f"# TYPE bx24_sip_{name} gauge",
+                      f'bx24_sip_{name}{{portal="{portal}"}} {value}']
+    return "\n".join(lines)
+
+
+def utc_midnight(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+
+
+RENDERERS = {"nagios": render_nagios, "json": render_json, "prometheus": render_prometheus}
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Temporary file in the same folder, then rename: a reader sees the old file or the new."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".check_bx24_sip.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)  # node_exporter usually runs as another user
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def emit(outcome: Outcome, output: str, prometheus_file: Optional[str], verbose: int) -> int:
+    """Print (and with --prometheus-file write) the outcome; returns the exit code."""
+    if prometheus_file:
+        try:
+            write_atomically(prometheus_file, redact(render_prometheus(outcome)) + "\n")
+        except OSError as err:
+            failure = OutputError(f"cannot write --prometheus-file {prometheus_file}: "
+                                  f"{err.strerror or err}")
+            outcome = outcome._replace(state=Unknown, summary=failure.message, failure=failure)
+            output = "nagios" if output == "prometheus" else output
+        else:
+            if output == "prometheus":
+                return outcome.state.code  # the file is the output; cron stays quiet
+    print(redact(RENDERERS[output](outcome, verbose)))
+    return outcome.state.code
+
+
 def redact(text: str) -> str:
     """Remove every webhook code this run has seen: the last step before anything is printed."""
     for secret in SECRETS:
@@ -830,27 +999,37 @@ def redact(text: str) -> str:
     return text
 
 
+# --------------------------------------------------------------------------- main
+
+
 def run(argv: List[str], environ) -> int:
     """Parse, check, print; returns the exit code."""
     started = time.monotonic()
-    options = parse_options(argv, environ)
-    deadline = Deadline(options.timeout, started)
-    check = build_check(options, deadline, date.today())
-    check()
-    resource = check.resources[0]
-    lines = [status_line(check.state, check.summary_str, check.perfdata)]
-    if options.verbose:
-        lines += resource.details
-    if options.verbose >= 2:
-        lines.append(describe_thresholds(options.thresholds))
-        if resource.answer is not None:
-            lines.append(f"answer: {clean(resource.answer.body.decode('utf-8', 'replace'), 300)}")
-    print(redact("\n".join(lines)))
-    return check.exitcode
+    checked_at = datetime.now(timezone.utc)
+    try:
+        options = parse_options(argv, environ)
+    except UsageError as err:
+        outcome = Outcome(Unknown, err.message, checked_at, failure=err)
+        return emit(outcome, requested_output(argv), None, 0)
+    try:
+        check = build_check(options, Deadline(options.timeout, started), date.today())
+        check()
+        outcome = outcome_of(check, options, checked_at)
+    except Exception as err:  # noqa: BLE001 - a bug still ends as UNKNOWN in the chosen format
+        outcome = internal_error(err, checked_at)._replace(options=options)
+    return emit(outcome, options.output, options.prometheus_file, options.verbose)
+
+
+def internal_error(err: Exception, checked_at: datetime) -> Outcome:
+    """A bug: UNKNOWN with the exception's name; the traceback only at -vvv."""
+    failure = CheckFailure(f"internal error {type(err).__name__}: {clean(str(err), 100)} "
+                           "(run with -vvv for details)")
+    return Outcome(Unknown, failure.message, checked_at, failure=failure,
+                   details=((3, traceback.format_exc().rstrip()),))
 
 
 def main(argv: Optional[List[str]] = None, environ=None) -> int:
-    """Entry point: every way out is one stdout line in the plugin's format and exit 0..3."""
+    """Entry point: every way out is stdout in the plugin's format and exit 0..3."""
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
     try:
@@ -859,14 +1038,9 @@ def main(argv: Optional[List[str]] = None, environ=None) -> int:
         pass
     try:
         return run(argv, environ)
-    except UsageError as err:
-        print(redact(status_line(Unknown, err.message, [])))
-    except Exception as err:  # noqa: BLE001 - the plugin contract: UNKNOWN, never a traceback
-        summary = f"internal error {type(err).__name__}: {clean(str(err), 100)}"
-        lines = [status_line(Unknown, f"{summary} (run with -vvv for details)", [])]
-        if requested_verbosity(argv) >= 3:
-            lines.append(traceback.format_exc().rstrip())
-        print(redact("\n".join(lines)))
+    except Exception as err:  # noqa: BLE001 - the last resort: a bug in parsing or printing
+        outcome = internal_error(err, datetime.now(timezone.utc))
+        print(redact(render_nagios(outcome, requested_verbosity(argv))))
     return 3
 
 
@@ -879,6 +1053,17 @@ def requested_verbosity(argv: List[str]) -> int:
         elif re.fullmatch(r"-v+", arg):
             count += len(arg) - 1
     return count
+
+
+def requested_output(argv: List[str]) -> str:
+    """--output read straight from argv, so a usage error is still printed as the caller parses."""
+    for index, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--output=") else None
+        if arg == "--output" and index + 1 < len(argv):
+            value = argv[index + 1]
+        if value in RENDERERS:
+            return value
+    return "nagios"
 
 
 def console_entry() -> None:

@@ -48,20 +48,32 @@ def test_interpret_gives_a_status_or_a_named_failure(body, status):
         assert isinstance(result.paid, bool) and result.free_minutes >= 0
 
 
-def assert_plugin_contract(run) -> None:
+def assert_plugin_contract(run, output: str) -> None:
+    """Exit 0..3 matching the printed state, nothing on stderr, no traceback, one document."""
     assert run.stderr == ""
     assert "Traceback" not in run.stdout
-    assert run.stdout.count("\n") == 1
-    match = FIRST_LINE.fullmatch(run.first_line)
-    assert match, run.first_line
-    assert run.code == STATE_CODES[match.group(1)]
+    if output == "nagios":
+        assert run.stdout.count("\n") == 1
+        match = FIRST_LINE.fullmatch(run.first_line)
+        assert match, run.first_line
+        assert run.code == STATE_CODES[match.group(1)]
+    elif output == "json":
+        document = json.loads(run.stdout)
+        assert run.code == document["state_code"] == STATE_CODES[document["state"]]
+    else:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        samples = {family.name: family.samples[0].value
+                   for family in text_string_to_metric_families(run.stdout)}
+        assert run.code == samples["bx24_sip_check_state"]
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=45, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(body=bodies, status=statuses)
-def test_plugin_never_crashes_on_any_answer(httpserver, body, status):
+@given(body=bodies, status=statuses, output=st.sampled_from(["nagios", "json", "prometheus"]))
+def test_plugin_never_crashes_on_any_answer(httpserver, body, status, output):
     httpserver.clear()
     serve_reply(httpserver, Reply(status, body, "application/json"))
-    run = run_plugin("--webhook", fake_portal.webhook_for(httpserver), "-t", "1.5")
-    assert_plugin_contract(run)
+    run = run_plugin("--webhook", fake_portal.webhook_for(httpserver), "-t", "1.5",
+                     "--output", output)
+    assert_plugin_contract(run, output)

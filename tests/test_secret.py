@@ -20,9 +20,10 @@ ANSWER_SCENARIOS = ["insufficient-scope", "access-denied", "invalid-credentials"
                     "ill-typed", "huge"]
 
 
-def assert_hidden(run, secret: str) -> None:
+def assert_hidden(run, secret: str, flag: str = "") -> None:
     assert run.code in (0, 1, 2, 3)
-    assert run.stdout.startswith("BX24_SIP ")
+    start = {"--output=json": '{"state": ', "--output=prometheus": "# HELP bx24_sip_up "}
+    assert run.stdout.startswith(start.get(flag, "BX24_SIP "))
     assert secret not in run.stdout
     assert secret not in run.stderr
 
@@ -32,7 +33,8 @@ def secret():
     return "s" + secrets.token_hex(8)
 
 
-@pytest.mark.parametrize("verbosity", ["", "-v", "-vv", "-vvv"])
+@pytest.mark.parametrize("verbosity", ["", "-v", "-vv", "-vvv", "--output=json",
+                                       "--output=prometheus"])
 def test_answers_never_show_the_secret(httpserver, secret, verbosity):
     for scenario in ANSWER_SCENARIOS:
         httpserver.clear()
@@ -47,7 +49,7 @@ def test_answers_never_show_the_secret(httpserver, secret, verbosity):
         args = ["--webhook", url, "-t", "1.5"] + ([verbosity] if verbosity else [])
         run = run_plugin(*args)
         assert run.code == 3, (scenario, run.stdout)
-        assert_hidden(run, secret)
+        assert_hidden(run, secret, verbosity)
 
 
 def test_error_description_quoting_the_secret_is_redacted(httpserver, secret):
@@ -57,7 +59,7 @@ def test_error_description_quoting_the_secret_is_redacted(httpserver, secret):
     assert run.stdout == "BX24_SIP UNKNOWN - Bitrix24 error ODD: bad hook ***\n"
 
 
-@pytest.mark.parametrize("verbosity", ["", "-vvv"])
+@pytest.mark.parametrize("verbosity", ["", "-vvv", "--output=json", "--output=prometheus"])
 def test_transport_failures_never_show_the_secret(httpserver, tmp_path, secret, verbosity):
     extra = [verbosity] if verbosity else []
     runs = [
@@ -74,7 +76,7 @@ def test_transport_failures_never_show_the_secret(httpserver, tmp_path, secret, 
                                prefix=netns_prefix(tmp_path)))
     for run in runs:
         assert run.code == 3, run.stdout
-        assert_hidden(run, secret)
+        assert_hidden(run, secret, verbosity)
 
 
 def test_usage_errors_never_show_the_secret(tmp_path, secret):
@@ -93,6 +95,16 @@ def test_usage_errors_never_show_the_secret(tmp_path, secret):
         assert run.code == 3
         assert run.stdout.count("\n") == 1
         assert_hidden(run, secret)
+
+
+def test_prometheus_file_never_holds_the_secret(httpserver, tmp_path, secret):
+    serve_reply(httpserver, fake_portal.reply_for("access-denied"), secret=secret)
+    target = tmp_path / "bx24.prom"
+    run = run_plugin("--webhook", fake_portal.webhook_for(httpserver, secret), "--output",
+                     "prometheus", "--prometheus-file", str(target))
+    assert (run.code, run.stdout) == (3, "")
+    assert "bx24_sip_up" in target.read_text()
+    assert secret not in target.read_text()
 
 
 def test_internal_error_traceback_at_vvv_is_redacted(monkeypatch, capsys, secret):
