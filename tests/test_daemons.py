@@ -1,0 +1,558 @@
+"""Integration: real Icinga 2 and Nagios 4 daemons run the plugin with the shipped configuration.
+
+Each daemon gets its own configuration, state and log folders under a temporary folder, runs as
+the current user, and opens no listener: checks are forced through its external command pipe,
+and results are read back from what the daemon itself wrote (Icinga 2: its perfdata writer files
+and its Graphite writer, which sends every perfdata value Icinga parsed to a sink on 127.0.0.1;
+Nagios 4: status.dat). The portals are the fake portal on 127.0.0.1.
+
+The plugin is the file copied alone into a plugin folder (BX24_PLUGIN_DIR, else a temporary
+one) and runs under the daemon's plain PATH, so with the system's python3 and its libraries.
+Skipped where the daemons are not installed, except in CI (CI=true), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Dict, List, NamedTuple
+
+import pytest
+from conftest import SCRIPT
+
+import fake_portal
+
+REPO = SCRIPT.parent
+PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+TIME = re.compile(r"^\d+\.\d{3}s?$")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip on a laptop without the daemons; in CI a missing daemon is a broken CI, not a skip."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: .ci/run must install it)")
+    pytest.skip(reason)
+
+
+def require_system_python() -> None:
+    found = subprocess.run(["env", f"PATH={PLAIN_PATH}", "python3", "-c",
+                            "import nagiosplugin, requests"], capture_output=True)
+    require(found.returncode == 0,
+            "the daemons run the plugin with the system python3, which lacks nagiosplugin or "
+            "requests (apt install python3-nagiosplugin python3-requests)")
+
+
+def day(offset: int) -> str:
+    return (date.today() + timedelta(days=offset)).isoformat()
+
+
+class Portal(NamedTuple):
+    host: str  # the monitored host's name in the daemon
+    scenario: str
+    code: int
+    output: str
+    perfdata: Dict[str, str]  # label -> value as printed ("T" for the request time)
+
+
+PORTALS = [
+    Portal("ok-portal", "paid", 0, f"BX24_SIP OK - paid until {day(30)} (30 days left)",
+           {"days_left": "30", "free_minutes": "0", "paid": "1", "time": "T"}),
+    Portal("warning-portal", "expiring", 1, f"BX24_SIP WARNING - paid until {day(5)}, 5 days left",
+           {"days_left": "5", "free_minutes": "0", "paid": "1", "time": "T"}),
+    Portal("critical-portal", "unpaid-no-minutes", 2,
+           "BX24_SIP CRITICAL - not paid and no free minutes: outbound SIP calls are off",
+           {"free_minutes": "0", "paid": "0", "time": "T"}),
+    Portal("unknown-portal", "access-denied", 3,
+           "BX24_SIP UNKNOWN - Bitrix24 error ACCESS_DENIED: the webhook's user needs the "
+           'telephony right "Manage numbers - Edit - Any" (or REST is not on this plan)', {}),
+]
+
+
+def expected_perfdata(portal: Portal) -> Dict[str, str]:
+    """The full perfdata items (label=value;warn;crit;min;max) the plugin prints."""
+    full = {"days_left": "{};7:;3:", "free_minutes": "{};;;0", "paid": "{};;;0;1",
+            "time": "{};;;0"}
+    if portal.scenario.startswith("unpaid"):
+        full["free_minutes"] = "{};10:;1:;0"
+    return {label: full[label].format(value) for label, value in portal.perfdata.items()}
+
+
+def parse_perfdata(text: str) -> Dict[str, str]:
+    items = dict(item.split("=", 1) for item in text.split())
+    for label, value in items.items():
+        if label == "time":
+            number, rest = value.split(";", 1)
+            assert TIME.match(number), value
+            items[label] = "T;" + rest
+    return items
+
+
+@pytest.fixture(scope="module")
+def portals(tmp_path_factory):
+    """A fake portal per scenario, each behind its own webhook code."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    codes = {}
+    for portal in PORTALS:
+        codes[portal.host] = "d" + secrets.token_hex(8)
+        fake_portal.serve_reply(server, fake_portal.reply_for(portal.scenario),
+                                secret=codes[portal.host])
+    urls = {host: fake_portal.webhook_for(server, code) for host, code in codes.items()}
+    yield urls, codes
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def plugin_dir(tmp_path_factory) -> Path:
+    """Where the daemons find check_bx24_sip: the plugin file alone, executable."""
+    configured = os.environ.get("BX24_PLUGIN_DIR")
+    if configured:
+        folder = Path(configured)
+        assert (folder / "check_bx24_sip").read_bytes() == SCRIPT.read_bytes(), (
+            f"{folder}/check_bx24_sip is not this checkout's check_bx24_sip.py")
+        return folder
+    folder = tmp_path_factory.mktemp("plugins")
+    shutil.copy(SCRIPT, folder / "check_bx24_sip")
+    (folder / "check_bx24_sip").chmod(0o755)
+    return folder
+
+
+def user_and_group():
+    return pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+
+
+def write_command(daemon: "Daemon", pipe: Path, command: str, within: float = 30) -> None:
+    """An external command into the daemon's pipe, once the daemon has it open for reading."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            handle = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # not created yet, or no reader yet
+            daemon.assert_running()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the daemon never opened {pipe}") from None
+            time.sleep(0.1)
+            continue
+        try:
+            os.write(handle, f"[{int(time.time())}] {command}\n".encode())
+        finally:
+            os.close(handle)
+        return
+
+
+def wait_for(probe, what: str, within: float = 60):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Daemon:
+    """A daemon in its own session, stopped (its whole process group) when the test ends."""
+
+    def __init__(self, command: List[str], log: Path):
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"}, start_new_session=True)
+        self.started = time.monotonic()
+
+    def assert_running(self) -> None:
+        if self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-2000:]
+            raise AssertionError(f"the daemon exited with {self.process.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def files_holding(root: Path, needle: str, skip=()) -> List[str]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and path not in skip and not path.is_fifo():
+            if needle.encode() in path.read_bytes():
+                found.append(str(path.relative_to(root)))
+    return sorted(found)
+
+
+# --------------------------------------------------------------------------- Icinga 2
+
+
+class GraphiteSink:
+    """A Graphite plaintext receiver on 127.0.0.1: what Icinga 2's GraphiteWriter sends."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+        self.data = bytearray()
+        self.connected = threading.Event()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connected.set()
+            threading.Thread(target=self.receive, args=(connection,), daemon=True).start()
+
+    def receive(self, connection):
+        with connection:
+            while True:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                self.data += chunk
+
+    def values(self, host: str) -> Dict[str, str]:
+        prefix = f"icinga2.{host}.services.bx24-sip.bx24_sip.perfdata."
+        values = {}
+        for line in self.data.decode().splitlines():
+            path, value, _ = line.split(" ")
+            if path.startswith(prefix):
+                values[path[len(prefix):]] = value
+        return values
+
+    def close(self):
+        self.listener.close()
+
+
+ICINGA_CONFIG = """
+const PluginContribDir = "{plugins}"
+const NodeName = "bx24-ci"
+include <itl>
+include "{repo}/contrib/icinga2/check_bx24_sip.conf"
+
+object CheckerComponent "checker" {{ }}
+object ExternalCommandListener "command" {{ command_path = "{root}/run/icinga2.cmd" }}
+object FileLogger "debug" {{ path = "{root}/log/debug.log"; severity = "debug" }}
+object PerfdataWriter "perfdata" {{
+  service_temp_path = "{root}/spool/tmp/service-perfdata"
+  service_perfdata_path = "{root}/spool/perfdata/service-perfdata"
+  host_temp_path = "{root}/spool/tmp/host-perfdata"
+  host_perfdata_path = "{root}/spool/perfdata/host-perfdata"
+  service_format_template = "HOST::$host.name$\\tSTATE::$service.state$\\tSTATEID::$service.state_id$\\tOUTPUT::$service.output$\\tPERFDATA::$service.perfdata$"
+  rotation_interval = 1s
+}}
+object GraphiteWriter "graphite" {{ host = "127.0.0.1"; port = {graphite} }}
+"""
+
+ICINGA_HOST = """
+object Host "{name}" {{
+  check_command = "dummy"
+  {vars}
+}}
+"""
+
+
+def icinga_constants(root: Path) -> List[str]:
+    user, group = user_and_group()
+    paths = {"DataDir": "lib", "LogDir": "log", "CacheDir": "cache", "SpoolDir": "spool",
+             "InitRunDir": "run", "PidPath": "run/icinga2.pid", "StatePath": "lib/icinga2.state",
+             "ObjectsPath": "cache/icinga2.debug", "VarsPath": "cache/icinga2.vars",
+             "ModAttrPath": "lib/modified-attributes.conf", "ZonesDir": "etc/zones.d"}
+    defines = [f"-DConfiguration.{key}={root / value}" for key, value in paths.items()]
+    return defines + [f"-DConfiguration.RunAsUser={user}", f"-DConfiguration.RunAsGroup={group}"]
+
+
+@pytest.fixture(scope="module")
+def icinga(tmp_path_factory, portals, plugin_dir):
+    """Run Icinga 2 once for all portals; yields what the tests read back."""
+    require(shutil.which("icinga2") is not None, "Icinga 2 is not installed (apt install icinga2-bin)")
+    require_system_python()
+    urls, codes = portals
+    root = tmp_path_factory.mktemp("icinga2")
+    for folder in ("etc", "lib", "log", "cache", "run", "spool/tmp", "spool/perfdata", "secrets"):
+        (root / folder).mkdir(parents=True)
+    sink = GraphiteSink()
+    hosts = []
+    for portal in PORTALS:
+        if portal.host == "ok-portal":  # one portal keeps its webhook in a file
+            secret_file = root / "secrets" / f"{portal.host}.url"
+            secret_file.write_text(urls[portal.host] + "\n")
+            variables = f'vars.bx24_sip_webhook_file = "{secret_file}"'
+        else:
+            variables = f'vars.bx24_sip_webhook = "{urls[portal.host]}"'
+        hosts.append(ICINGA_HOST.format(name=portal.host, vars=variables))
+    config = root / "etc" / "icinga2.conf"
+    config.write_text(ICINGA_CONFIG.format(plugins=plugin_dir, repo=REPO, root=root,
+                                           graphite=sink.port) + "".join(hosts))
+    command = ["icinga2", "daemon", "-c", str(config), *icinga_constants(root)]
+
+    started = time.monotonic()
+    validation = subprocess.run([*command, "-C"], capture_output=True, text=True,
+                                env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
+    validated = time.monotonic() - started
+    assert validation.returncode == 0, validation.stdout + validation.stderr
+    daemon = Daemon(command, root / "console.log")
+    try:
+        # metrics of checks that end before the writer has connected would be dropped
+        wait_for(sink.connected.is_set, "Icinga 2's GraphiteWriter to connect", within=30)
+        for portal in PORTALS:
+            write_command(daemon, root / "run" / "icinga2.cmd",
+                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};bx24-sip;{int(time.time())}")
+
+        def results():
+            lines = {}
+            for path in (root / "spool").rglob("service-perfdata*"):
+                for line in path.read_text().splitlines():
+                    fields = dict(field.split("::", 1) for field in line.split("\t"))
+                    lines[fields["HOST"]] = fields
+            return lines if len(lines) == len(PORTALS) else None
+
+        found = wait_for(results, "Icinga 2 to write a result for every portal")
+        wait_for(lambda: all(sink.values(p.host).keys() >= {f"{label}.value" for label in p.perfdata}
+                             for p in PORTALS), "Icinga 2 to send every perfdata value")
+        checked = time.monotonic() - started
+    finally:
+        daemon.stop()
+        sink.close()
+    print(f"\nIcinga 2: validated in {validated:.2f}s, all checks read back after {checked:.1f}s")
+    yield {"root": root, "validation": validation, "results": found, "graphite": sink,
+           "codes": codes, "secret_file": root / "secrets" / "ok-portal.url"}
+
+
+def test_icinga_validates_the_shipped_configuration(icinga):
+    validation = icinga["validation"]
+    assert validation.returncode == 0, validation.stdout + validation.stderr
+    assert "Finished validating the configuration file(s)." in validation.stdout
+    assert "Instantiated 1 CheckCommand" not in validation.stdout  # ITL's own commands load too
+    assert re.search(r"Instantiated 4 Services\.", validation.stdout), validation.stdout
+
+
+@pytest.mark.parametrize("portal", PORTALS, ids=[p.host for p in PORTALS])
+def test_icinga_runs_the_check(icinga, portal):
+    result = icinga["results"][portal.host]
+    states = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
+    assert (result["STATEID"], result["STATE"]) == (str(portal.code), states[portal.code])
+    # Icinga 2 cuts the line at "|" and keeps the space before it
+    assert result["OUTPUT"] == portal.output + (" " if portal.perfdata else "")
+    perfdata = parse_perfdata(result["PERFDATA"]) if result["PERFDATA"] else {}
+    assert perfdata == expected_perfdata(portal)
+
+
+@pytest.mark.parametrize("portal", PORTALS, ids=[p.host for p in PORTALS])
+def test_icinga_parsed_every_perfdata_value(icinga, portal):
+    values = {path: value for path, value in icinga["graphite"].values(portal.host).items()
+              if path.endswith(".value")}
+    assert set(values) == {f"{label}.value" for label in portal.perfdata}
+    for label, value in portal.perfdata.items():
+        if value == "T":
+            assert 0 <= float(values["time.value"]) < 5
+        else:
+            assert float(values[f"{label}.value"]) == float(value)
+
+
+def test_icinga_never_logs_or_stores_the_secret(icinga):
+    root = icinga["root"]
+    config = root / "etc" / "icinga2.conf"
+    object_cache = root / "cache" / "icinga2.debug"
+    for host, code in icinga["codes"].items():
+        assert icinga["graphite"].data.find(code.encode()) == -1
+        if host == "ok-portal":
+            # kept in a file: nowhere in Icinga 2, not even in its dump of the configuration
+            assert files_holding(root, code) == ["secrets/ok-portal.url"]
+        else:
+            # a host variable is configuration: only the config and Icinga's dump of it hold it
+            assert files_holding(root, code) == ["cache/icinga2.debug", "etc/icinga2.conf"]
+    assert (root / "log" / "debug.log").stat().st_size > 0
+    assert config.exists() and object_cache.exists()
+
+
+# --------------------------------------------------------------------------- Nagios 4
+
+
+NAGIOS_CONFIG = """\
+log_file={root}/var/nagios.log
+cfg_file={repo}/contrib/nagios/check_bx24_sip.cfg
+cfg_file={root}/etc/objects.cfg
+resource_file={root}/etc/resource.cfg
+status_file={root}/var/status.dat
+status_update_interval=1
+object_cache_file={root}/var/objects.cache
+precached_object_file={root}/var/objects.precache
+temp_file={root}/var/nagios.tmp
+temp_path={root}/var
+lock_file={root}/run/nagios.lock
+check_result_path={root}/spool/checkresults
+command_file={root}/run/nagios.cmd
+check_external_commands=1
+retain_state_information=1
+state_retention_file={root}/var/retention.dat
+debug_file={root}/var/nagios.debug
+debug_level=-1
+debug_verbosity=2
+nagios_user={user}
+nagios_group={group}
+enable_notifications=0
+execute_host_checks=0
+use_syslog=0
+check_result_reaper_frequency=1
+illegal_macro_output_chars=`~$&|'"<>
+"""
+
+NAGIOS_OBJECTS = """\
+define timeperiod {
+    timeperiod_name 24x7
+    alias           always
+    sunday          00:00-24:00
+    monday          00:00-24:00
+    tuesday         00:00-24:00
+    wednesday       00:00-24:00
+    thursday        00:00-24:00
+    friday          00:00-24:00
+    saturday        00:00-24:00
+}
+define command {
+    command_name    noop
+    command_line    /bin/true
+}
+define contact {
+    contact_name                  nobody
+    host_notifications_enabled    0
+    service_notifications_enabled 0
+    host_notification_period      24x7
+    service_notification_period   24x7
+    host_notification_options     n
+    service_notification_options  n
+    host_notification_commands    noop
+    service_notification_commands noop
+}
+"""
+
+NAGIOS_PORTAL = """
+define host {{
+    host_name             {name}
+    address               127.0.0.1
+    max_check_attempts    1
+    check_period          24x7
+    contacts              nobody
+    notification_interval 0
+    notification_period   24x7
+}}
+define service {{
+    use                   bx24-sip-service
+    host_name             {name}
+    check_period          24x7
+    contacts              nobody
+    notification_interval 0
+    notification_period   24x7
+    _BX24_WEBHOOK_FILE    {secret_file}
+}}
+"""
+
+SERVICE_DESCRIPTION = "Bitrix24 SIP connector"
+
+
+def status_blocks(status_dat: Path, kind: str) -> List[Dict[str, str]]:
+    blocks = []
+    for match in re.finditer(kind + r" \{\n(.*?)\n\s*\}", status_dat.read_text(), re.S):
+        blocks.append(dict(line.strip().split("=", 1) for line in match.group(1).splitlines()
+                           if "=" in line))
+    return blocks
+
+
+@pytest.fixture(scope="module")
+def nagios(tmp_path_factory, portals, plugin_dir):
+    binary = shutil.which("nagios4") or shutil.which("nagios")
+    require(binary is not None, "Nagios 4 is not installed (apt install nagios4-core)")
+    require_system_python()
+    urls, codes = portals
+    root = tmp_path_factory.mktemp("nagios4")
+    for folder in ("etc", "var", "run", "spool/checkresults", "secrets"):
+        (root / folder).mkdir(parents=True)
+    user, group = user_and_group()
+    (root / "etc" / "nagios.cfg").write_text(NAGIOS_CONFIG.format(root=root, repo=REPO,
+                                                                  user=user, group=group))
+    (root / "etc" / "resource.cfg").write_text(f"$USER1$={plugin_dir}\n")
+    objects = [NAGIOS_OBJECTS]
+    for portal in PORTALS:
+        secret_file = root / "secrets" / f"{portal.host}.url"
+        secret_file.write_text(urls[portal.host] + "\n")
+        objects.append(NAGIOS_PORTAL.format(name=portal.host, secret_file=secret_file))
+    (root / "etc" / "objects.cfg").write_text("".join(objects))
+
+    config = str(root / "etc" / "nagios.cfg")
+    started = time.monotonic()
+    validation = subprocess.run([binary, "-v", config], capture_output=True, text=True,
+                                env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
+    validated = time.monotonic() - started
+    assert validation.returncode == 0, validation.stdout
+    daemon = Daemon([binary, config], root / "console.log")
+    try:
+        for portal in PORTALS:
+            write_command(daemon, root / "run" / "nagios.cmd",
+                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{SERVICE_DESCRIPTION};"
+                          f"{int(time.time())}")
+        status_dat = root / "var" / "status.dat"
+
+        def results():
+            if not status_dat.exists():
+                return None
+            checked = {block["host_name"]: block for block in status_blocks(status_dat, "servicestatus")
+                       if block.get("has_been_checked") == "1"}
+            return checked if len(checked) == len(PORTALS) else None
+
+        found = wait_for(results, "Nagios 4 to report a result for every portal")
+        checked = time.monotonic() - started
+    finally:
+        daemon.stop()
+    print(f"\nNagios 4: validated in {validated:.2f}s, all checks read back after {checked:.1f}s")
+    yield {"root": root, "validation": validation, "results": found, "codes": codes}
+
+
+def test_nagios_validates_the_shipped_configuration(nagios):
+    validation = nagios["validation"]
+    assert validation.returncode == 0, validation.stdout
+    assert "Total Warnings: 0" in validation.stdout
+    assert "Total Errors:   0" in validation.stdout
+
+
+@pytest.mark.parametrize("portal", PORTALS, ids=[p.host for p in PORTALS])
+def test_nagios_runs_the_check(nagios, portal):
+    result = nagios["results"][portal.host]
+    assert result["service_description"] == SERVICE_DESCRIPTION
+    assert result["check_command"] == "check_bx24_sip"
+    assert result["current_state"] == str(portal.code)
+    assert result["plugin_output"] == portal.output
+    assert result["long_plugin_output"] == ""
+    perfdata = parse_perfdata(result["performance_data"]) if result["performance_data"] else {}
+    assert perfdata == expected_perfdata(portal)
+
+
+def test_nagios_never_logs_or_stores_the_secret(nagios):
+    root = nagios["root"]
+    assert (root / "var" / "nagios.debug").stat().st_size > 0
+    for host, code in nagios["codes"].items():
+        assert files_holding(root, code) == [f"secrets/{host}.url"]
