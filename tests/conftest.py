@@ -16,6 +16,9 @@ SCRIPT = REPO / "check_bx24_sip.py"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Lines for the end of the run (how long the daemons took), printed by pytest_terminal_summary.
+REPORT: List[str] = []
+
 # Variables that would send the plugin's traffic somewhere else or change its output.
 SCRUBBED = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "BX24_WEBHOOK",
             "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PYTHONWARNINGS")
@@ -98,3 +101,10 @@ def openssl_cert(tmp_path_factory):
         check=True, capture_output=True,
     )
     return cert, key
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORT:
+        terminalreporter.section("monitoring daemons")
+        for line in REPORT:
+            terminalreporter.write_line(line)

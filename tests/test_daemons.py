@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple
 
 import pytest
-from conftest import SCRIPT
+from conftest import REPORT, SCRIPT
 
 import fake_portal
 
@@ -338,7 +338,8 @@ def icinga(tmp_path_factory, portals, plugin_dir):
     finally:
         daemon.stop()
         sink.close()
-    print(f"\nIcinga 2: validated in {validated:.2f}s, all checks read back after {checked:.1f}s")
+    REPORT.append(f"Icinga 2: configuration validated in {validated:.2f}s; started, 4 checks "
+                  f"forced and read back in {checked:.1f}s")
     yield {"root": root, "validation": validation, "results": found, "graphite": sink,
            "codes": codes, "secret_file": root / "secrets" / "ok-portal.url"}
 
@@ -528,7 +529,8 @@ def nagios(tmp_path_factory, portals, plugin_dir):
         checked = time.monotonic() - started
     finally:
         daemon.stop()
-    print(f"\nNagios 4: validated in {validated:.2f}s, all checks read back after {checked:.1f}s")
+    REPORT.append(f"Nagios 4: configuration validated in {validated:.2f}s; started, 4 checks "
+                  f"forced and read back in {checked:.1f}s")
     yield {"root": root, "validation": validation, "results": found, "codes": codes}
 
 
