@@ -10,11 +10,13 @@ The script reads top to bottom as the data flows:
     portal       one POST under a deadline  ->  Answer     (the only I/O)
     interpret    Answer  ->  ConnectorStatus               (pure)
     judge        ConnectorStatus + thresholds + today  ->  state and summary   (pure)
-    nagiosplugin Resource -> Metrics -> Contexts -> Summary
-    render       the Nagios line
+    nagiosplugin Resource -> Metrics -> Contexts -> Summary, collected into an Outcome
+    render       the Nagios line, JSON or Prometheus text: one Outcome, several renderers
 
-Failures are exceptions of a few kinds (Unreachable, PortalRefused, BadAnswer, UsageError),
-raised where they are found and turned into a state in one place (ConnectorContext).
+Failures are exceptions of a few kinds (UsageError, Unreachable, PortalRefused, BadAnswer,
+OutputError), raised where they are found and turned into a state in one place
+(ConnectorContext). The webhook code is removed from all text in one place too (redact), just
+before anything is printed or written.
 """
 
 from __future__ import annotations
