@@ -408,6 +408,7 @@ temp_path={root}/var
 lock_file={root}/run/nagios.lock
 check_result_path={root}/spool/checkresults
 command_file={root}/run/nagios.cmd
+query_socket={root}/run/nagios.qh
 check_external_commands=1
 retain_state_information=1
 state_retention_file={root}/var/retention.dat
