@@ -163,7 +163,8 @@ def parse_webhook(text: str) -> Webhook:
     if len(segments) < 3 or not segments[-2].isdigit() or not _CODE.fullmatch(segments[-1]):
         raise UsageError(f"the webhook URL must look like {WEBHOOK_SHAPE}")
     SECRETS.add(segments[-1])
-    host = parts.hostname if port is None else f"{parts.hostname}:{port}"
+    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
+    host = name if port is None else f"{name}:{port}"
     base = f"{parts.scheme}://{parts.netloc}/{'/'.join(segments)}/"
     return Webhook(base=base, host=host, secret=segments[-1])
 
@@ -515,7 +516,6 @@ ERROR_HINTS = {
     "overload_limit": "REST is blocked by Bitrix24 for overload",
     "payment_required": "the portal's subscription has ended",
     "portal_deleted": "the portal was deleted",
-    "invalid_request": "the webhook needs https://",
 }
 
 

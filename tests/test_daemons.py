@@ -338,7 +338,7 @@ def icinga(tmp_path_factory, portals, plugin_dir):
     finally:
         daemon.stop()
         sink.close()
-    REPORT.append(f"Icinga 2: configuration validated in {validated:.2f}s; started, 4 checks "
+    REPORT.append(f"Icinga 2: configuration validated in {validated * 1000:.0f} ms; started, 4 checks "
                   f"forced and read back in {checked:.1f}s")
     yield {"root": root, "validation": validation, "results": found, "graphite": sink,
            "codes": codes, "secret_file": root / "secrets" / "ok-portal.url"}
@@ -530,7 +530,7 @@ def nagios(tmp_path_factory, portals, plugin_dir):
         checked = time.monotonic() - started
     finally:
         daemon.stop()
-    REPORT.append(f"Nagios 4: configuration validated in {validated:.2f}s; started, 4 checks "
+    REPORT.append(f"Nagios 4: configuration validated in {validated * 1000:.0f} ms; started, 4 checks "
                   f"forced and read back in {checked:.1f}s")
     yield {"root": root, "validation": validation, "results": found, "codes": codes}
 

@@ -126,14 +126,18 @@ def test_body_over_one_mebibyte_without_length_is_refused(portal):
     assert_output(run, 3, "BX24_SIP UNKNOWN - the answer is more than the 1 MiB this check reads")
 
 
-@pytest.mark.parametrize("days,code,state", [(7, 0, "OK"), (6, 1, "WARNING"),
-                                             (3, 1, "WARNING"), (2, 2, "CRITICAL")])
-def test_exactly_n_days_is_not_fewer_than_n(portal, days, code, state):
+@pytest.mark.parametrize("days,code,summary", [
+    (7, 0, f"OK - paid until {day(7)} (7 days left)"),
+    (6, 1, f"WARNING - paid until {day(6)}, 6 days left"),
+    (3, 1, f"WARNING - paid until {day(3)}, 3 days left"),
+    (2, 2, f"CRITICAL - paid until {day(2)}, 2 days left"),
+    (1, 2, f"CRITICAL - paid until {day(1)}, 1 day left"),
+    (0, 2, f"CRITICAL - paid until {day(0)}, 0 days left"),
+])
+def test_exactly_n_days_is_not_fewer_than_n(portal, days, code, summary):
     serve_reply(portal.server, fake_portal.paid_for(days)(date.today()))
     run = run_plugin("--webhook", portal.webhook)
-    assert run.code == code
-    assert run.first_line.startswith(f"BX24_SIP {state} - paid until {day(days)}")
-    assert f"days_left={days};7:;3: " in run.first_line
+    assert_output(run, code, f"BX24_SIP {summary} | days_left={days};7:;3: {PAID_PERF}")
 
 
 @pytest.mark.parametrize("zone", ["+03:00", "-04:00", "+00:00", "+14:00", "-11:00"])
@@ -174,7 +178,9 @@ def test_webhook_forms_people_paste(portal, suffix):
     portal.serve("paid")
     url = portal.webhook.rstrip("/") + ("/" + suffix if suffix else "")
     run = run_plugin("--webhook", url)
-    assert run.code == 0, run.stdout
+    assert_output(run, 0, f"BX24_SIP OK - paid until {day(30)} (30 days left)"
+                          f" | days_left=30;7:;3: {PAID_PERF}")
+    assert portal.server.log[0][0].path == fake_portal.path_for()
 
 
 def test_rate_limit_is_retried_once_when_the_deadline_allows(portal):
@@ -195,9 +201,11 @@ def test_rate_limit_twice_is_unknown_after_two_requests(portal):
     assert len(portal.server.log) == 2
 
 
-def test_other_errors_are_never_retried(portal):
-    portal.serve("access-denied")
-    run_plugin("--webhook", portal.webhook)
+@pytest.mark.parametrize("scenario", ["access-denied", "operation-time-limit", "bad-gateway"])
+def test_other_errors_are_never_retried(portal, scenario):
+    portal.serve(scenario)
+    run = run_plugin("--webhook", portal.webhook)
+    assert run.code == 3
     assert len(portal.server.log) == 1
 
 

@@ -186,6 +186,8 @@ def test_interpret_paid_ignores_date_of_unpaid_and_reads_date_of_paid():
     (b'{"error":"CONNECT_ERROR","error_description":"Parse error"}', 400, PortalRefused,
      "Bitrix24 error CONNECT_ERROR: Bitrix24 could not reach its telephony controller: "
      "try again later"),
+    (b'{"error":"INVALID_REQUEST","error_description":"Https required."}', 401, PortalRefused,
+     "Bitrix24 error INVALID_REQUEST: Https required."),
     (b'{"error":""}', 500, PortalRefused,
      "Bitrix24 reported an error without a code (HTTP 500)"),
     (b'{"result":{}}', 400, PortalRefused,
@@ -231,6 +233,8 @@ def test_redirects_name_only_the_host(location, message):
      "127.0.0.1:8080"),
     ("https://crm.example.com/bitrix/rest/1/abc/", "https://crm.example.com/bitrix/rest/1/abc/",
      "crm.example.com"),
+    ("https://[::1]:8443/rest/1/abc/", "https://[::1]:8443/rest/1/abc/", "[::1]:8443"),
+    ("https://[2001:db8::1]/rest/1/abc/", "https://[2001:db8::1]/rest/1/abc/", "[2001:db8::1]"),
 ])
 def test_parse_webhook(url, base, host):
     hook = parse_webhook(url)
