@@ -90,6 +90,10 @@ class PortalRefused(CheckFailure):
 
     kind = "portal"
 
+    @property
+    def rate_limited(self) -> bool:
+        return (self.code or "").lower() == "query_limit_exceeded"
+
 
 class BadAnswer(CheckFailure):
     """An answer arrived but does not read as a connector status."""
@@ -475,21 +479,13 @@ def has_name(chain, name: str) -> bool:
 
 
 def fetch(webhook: Webhook, deadline: Deadline, verify) -> Answer:
-    """The one request of a run, plus one retry only when Bitrix24 says it is rate limited."""
+    """One HTTP request to the portal."""
     with requests.Session() as session:
         # Proxies come from the standard variables; the rest of trust_env (~/.netrc credentials,
         # REQUESTS_CA_BUNDLE) is not for a monitoring check and costs an import and a file read.
         session.trust_env = False
         session.proxies = requests.utils.get_environ_proxies(webhook.method_url)
-        answer = post_once(session, webhook, deadline, verify)
-        if is_rate_limited(answer) and deadline.remaining() > RATE_LIMIT_PAUSE + 1:
-            time.sleep(RATE_LIMIT_PAUSE)
-            answer = post_once(session, webhook, deadline, verify)
-    return answer
-
-
-def is_rate_limited(answer: Answer) -> bool:
-    return answer.status == 503 and b"query_limit_exceeded" in answer.body.lower()
+        return post_once(session, webhook, deadline, verify)
 
 
 # --------------------------------------------------------------------------- interpretation
@@ -737,17 +733,8 @@ class SipConnector(nagiosplugin.Resource):
         return PLUGIN_NAME
 
     def probe(self):
-        options = self.options
         try:
-            self.answer = within_deadline(
-                self.deadline, options.webhook.host,
-                lambda: fetch(options.webhook, self.deadline, options.verify),
-            )
-            self.details.append(
-                f"{options.webhook.host}: HTTP {self.answer.status}, "
-                f"{len(self.answer.body)} bytes in {self.answer.elapsed:.3f}s"
-            )
-            status = interpret(self.answer)
+            status = self.read_status()
         except CheckFailure as failure:
             yield nagiosplugin.Metric("connector", failure, context="connector")
             return
@@ -757,6 +744,24 @@ class SipConnector(nagiosplugin.Resource):
         )
         yield nagiosplugin.Metric("connector", status, context="connector")
         yield from self.figures(status)
+
+    def read_status(self) -> ConnectorStatus:
+        """One request; a second only when Bitrix24 says it is rate limited and time allows."""
+        try:
+            return interpret(self.request())
+        except PortalRefused as refused:
+            if not refused.rate_limited or self.deadline.remaining() <= RATE_LIMIT_PAUSE + 1:
+                raise
+        time.sleep(RATE_LIMIT_PAUSE)
+        return interpret(self.request())
+
+    def request(self) -> Answer:
+        webhook = self.options.webhook
+        self.answer = within_deadline(
+            self.deadline, webhook.host, lambda: fetch(webhook, self.deadline, self.options.verify))
+        self.details.append(f"{webhook.host}: HTTP {self.answer.status}, "
+                            f"{len(self.answer.body)} bytes in {self.answer.elapsed:.3f}s")
+        return self.answer
 
     def figures(self, status: ConnectorStatus):
         if status.paid_until is not None:

@@ -253,3 +253,15 @@ def test_parse_webhook_rejects(url):
                                         (["-v", "--verbose", "-v"], 3), (["-vx"], 0)])
 def test_requested_verbosity(argv, count):
     assert requested_verbosity(argv) == count
+
+
+@pytest.mark.parametrize("body,limited", [
+    (b'{"error":"QUERY_LIMIT_EXCEEDED","error_description":"Too many requests"}', True),
+    (b'{"error":"query_limit_exceeded"}', True),
+    (b'{"error":"OPERATION_TIME_LIMIT"}', False),
+    (b'{"error":"ACCESS_DENIED","error_description":"QUERY_LIMIT_EXCEEDED"}', False),
+])
+def test_only_query_limit_exceeded_is_worth_a_retry(body, limited):
+    with pytest.raises(PortalRefused) as raised:
+        interpret(answer(body, 503))
+    assert raised.value.rate_limited is limited
