@@ -286,6 +286,20 @@ def icinga_constants(root: Path) -> List[str]:
     return defines + [f"-DConfiguration.RunAsUser={user}", f"-DConfiguration.RunAsGroup={group}"]
 
 
+def validate_icinga(config: Path, root: Path) -> str:
+    """icinga2 daemon -C; returns its output, fails the test on an error or a critical line."""
+    validation = subprocess.run(
+        ["icinga2", "daemon", "-C", "-c", str(config), *icinga_constants(root)],
+        capture_output=True, text=True, env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
+    assert validation.returncode == 0, validation.stdout + validation.stderr
+    assert "critical/" not in validation.stdout
+    return validation.stdout
+
+
+def service_count(validation: str) -> int:
+    return int(re.search(r"Instantiated (\d+) Services?\.", validation).group(1))
+
+
 @pytest.fixture(scope="module")
 def icinga(tmp_path_factory, portals, plugin_dir):
     """Run Icinga 2 once for all portals; yields what the tests read back."""
@@ -308,14 +322,11 @@ def icinga(tmp_path_factory, portals, plugin_dir):
     config = root / "etc" / "icinga2.conf"
     config.write_text(ICINGA_CONFIG.format(plugins=plugin_dir, repo=REPO, root=root,
                                            graphite=sink.port) + "".join(hosts))
-    command = ["icinga2", "daemon", "-c", str(config), *icinga_constants(root)]
-
     started = time.monotonic()
-    validation = subprocess.run([*command, "-C"], capture_output=True, text=True,
-                                env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
+    validation = validate_icinga(config, root)
     validated = time.monotonic() - started
-    assert validation.returncode == 0, validation.stdout + validation.stderr
-    daemon = Daemon(command, root / "console.log")
+    daemon = Daemon(["icinga2", "daemon", "-c", str(config), *icinga_constants(root)],
+                    root / "console.log")
     try:
         # metrics of checks that end before the writer has connected would be dropped
         wait_for(sink.connected.is_set, "Icinga 2's GraphiteWriter to connect", within=30)
@@ -346,10 +357,28 @@ def icinga(tmp_path_factory, portals, plugin_dir):
 
 def test_icinga_validates_the_shipped_configuration(icinga):
     validation = icinga["validation"]
-    assert validation.returncode == 0, validation.stdout + validation.stderr
-    assert "Finished validating the configuration file(s)." in validation.stdout
-    assert "Instantiated 1 CheckCommand" not in validation.stdout  # ITL's own commands load too
-    assert re.search(r"Instantiated 4 Services\.", validation.stdout), validation.stdout
+    assert "Finished validating the configuration file(s)." in validation
+    assert "warning/" not in validation
+    assert service_count(validation) == len(PORTALS)  # the apply rule matched every portal
+
+
+def test_icinga_accepts_the_file_in_debians_stock_configuration(tmp_path):
+    """The README's setup: the file dropped into conf.d of the packaged configuration."""
+    require(shutil.which("icinga2") is not None and Path("/etc/icinga2/icinga2.conf").exists(),
+            "Icinga 2 and its packaged /etc/icinga2 are not installed (apt install icinga2-bin "
+            "icinga2-common)")
+    etc = tmp_path / "etc"
+    shutil.copytree("/etc/icinga2", etc, symlinks=True)
+    for folder in ("lib", "log", "cache", "run", "spool"):
+        (tmp_path / folder).mkdir()
+    stock = validate_icinga(etc / "icinga2.conf", tmp_path)
+    shutil.copy(REPO / "contrib" / "icinga2" / "check_bx24_sip.conf", etc / "conf.d")
+    (etc / "conf.d" / "bx24_portal.conf").write_text(ICINGA_HOST.format(
+        name="yourportal.bitrix24.com",
+        vars='vars.bx24_sip_webhook = "https://yourportal.bitrix24.com/rest/1/yourwebhookcode/"'))
+    with_plugin = validate_icinga(etc / "icinga2.conf", tmp_path)
+    assert "bx24-sip" not in with_plugin  # no "apply rule does not match anywhere" warning
+    assert service_count(with_plugin) == service_count(stock) + 1
 
 
 @pytest.mark.parametrize("portal", PORTALS, ids=[p.host for p in PORTALS])
