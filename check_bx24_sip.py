@@ -220,8 +220,8 @@ def build_parser():
     parser = Parser(
         prog="check_bx24_sip",
         description=(
-            f"check_bx24_sip {__version__}: check that the Bitrix24 SIP connector of a portal is paid, not about to "
-            "expire and, while unpaid, not out of free minutes."
+            f"check_bx24_sip {__version__}: check that the Bitrix24 SIP connector of a portal "
+            "is paid, not about to expire and, while unpaid, not out of free minutes."
         ),
         epilog=(
             "Thresholds are lower bounds: WARNING when FEWER than N days (minutes) remain; "
@@ -423,7 +423,8 @@ def read_capped(response) -> bytes:
     """Read the body, refusing more than MAX_BODY before it is all in memory."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
-        raise BadAnswer(f"the answer is {int(declared)} bytes, more than the 1 MiB this check reads")
+        raise BadAnswer(f"the answer is {int(declared)} bytes, "
+                        "more than the 1 MiB this check reads")
     chunks, size = [], 0
     for chunk in response.iter_content(64 * 1024):
         size += len(chunk)
@@ -911,7 +912,7 @@ def render_json(outcome: Outcome, verbose: int = 0) -> str:
         "paid_until": status.paid_until.isoformat() if status and status.paid_until else None,
         "days_left": outcome.days_left,
         "thresholds": thresholds_document(options) if options else None,
-        "request_duration_seconds": round(outcome.elapsed, 3) if outcome.elapsed is not None else None,
+        "request_duration_seconds": None if outcome.elapsed is None else round(outcome.elapsed, 3),
         "checked_at": outcome.checked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "error": {"kind": failure.kind, "code": failure.code, "message": failure.message}
         if failure else None,
