@@ -135,6 +135,7 @@ class Options(NamedTuple):
     timeout: float
     verify: Union[bool, str]
     verbose: int
+    deadline: "Deadline"
     output: str = "nagios"
     prometheus_file: Optional[str] = None
 
@@ -297,7 +298,8 @@ def _seconds(text: str) -> float:
 _seconds.__name__ = "number of seconds (0 < t <= 3600)"
 
 
-def parse_options(argv: List[str], environ) -> Options:
+def parse_options(argv: List[str], environ, started: float) -> Options:
+    """Options from argv and the environment; the -t clock already runs while files are read."""
     args = build_parser().parse_args(argv)
     if args.warning_days < args.critical_days:
         raise UsageError(
@@ -309,22 +311,40 @@ def parse_options(argv: List[str], environ) -> Options:
             f"--warning-minutes ({args.warning_minutes}) must not be below "
             f"--critical-minutes ({args.critical_minutes})"
         )
-    if args.ca_file is not None:
-        check_ca_file(args.ca_file)
     thresholds = Thresholds(
         args.warning_days, args.critical_days, args.warning_minutes, args.critical_minutes,
         STATES[args.unpaid],
     )
+    deadline = Deadline(args.timeout, started)
+    if args.webhook_file is None and args.ca_file is None:
+        webhook = read_sources(args, environ)
+    else:
+        webhook = within_deadline(deadline, lambda: read_sources(args, environ),
+                                  late=UsageError(slow_files_message(args)))
     return Options(
-        webhook=resolve_webhook(args, environ),
+        webhook=webhook,
         thresholds=thresholds,
         unreachable=STATES[args.unreachable],
         timeout=args.timeout,
         verify=args.ca_file or not args.insecure,
         verbose=min(args.verbose, 3),
+        deadline=deadline,
         output=args.output,
         prometheus_file=args.prometheus_file,
     )
+
+
+def read_sources(args, environ) -> Webhook:
+    """The parts of option parsing that read files, which can block (a FIFO, a hung mount)."""
+    if args.ca_file is not None:
+        check_ca_file(args.ca_file)
+    return resolve_webhook(args, environ)
+
+
+def slow_files_message(args) -> str:
+    named = [f"{flag} {path}" for flag, path in (("--webhook-file", args.webhook_file),
+                                                  ("--ca-file", args.ca_file)) if path]
+    return f"{' and '.join(named)} could not be read within {args.timeout:g}s"
 
 
 def check_ca_file(path: str) -> None:
@@ -363,11 +383,11 @@ class Deadline:
         return max(0.0, self.end - time.monotonic())
 
 
-def within_deadline(deadline: Deadline, host: str, work):
-    """Run work() in a helper thread and stop waiting when the deadline passes.
+def within_deadline(deadline: Deadline, work, late: CheckFailure):
+    """Run work() in a helper thread and raise `late` if the deadline passes first.
 
-    A signal cannot interrupt a DNS lookup blocked in C; a thread that is abandoned can be
-    left behind, so the plugin always answers in time.
+    A signal cannot interrupt a DNS lookup blocked in C, nor an open() of a FIFO; a thread
+    that is abandoned can be left behind, so the plugin always answers in time.
     """
     outcome = {}
 
@@ -381,7 +401,7 @@ def within_deadline(deadline: Deadline, host: str, work):
     worker.start()
     worker.join(deadline.remaining())
     if worker.is_alive():
-        raise Unreachable(f"{host} gave no complete answer within {deadline.seconds:g}s")
+        raise late
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -722,9 +742,9 @@ def failure_state(failure: CheckFailure, unreachable) -> nagiosplugin.state.Serv
 class SipConnector(nagiosplugin.Resource):
     """Acquisition: the connector's status (or the failure) and the figures to graph."""
 
-    def __init__(self, options: Options, deadline: Deadline, today: date):
+    def __init__(self, options: Options, today: date):
         self.options = options
-        self.deadline = deadline
+        self.deadline = options.deadline
         self.today = today
         self.answer: Optional[Answer] = None
         self.details: List[str] = []
@@ -758,8 +778,10 @@ class SipConnector(nagiosplugin.Resource):
 
     def request(self) -> Answer:
         webhook = self.options.webhook
+        late = Unreachable(f"{webhook.host} gave no complete answer within "
+                           f"{self.deadline.seconds:g}s")
         self.answer = within_deadline(
-            self.deadline, webhook.host, lambda: fetch(webhook, self.deadline, self.options.verify))
+            self.deadline, lambda: fetch(webhook, self.deadline, self.options.verify), late)
         self.details.append(f"{webhook.host}: HTTP {self.answer.status}, "
                             f"{len(self.answer.body)} bytes in {self.answer.elapsed:.3f}s")
         return self.answer
@@ -819,10 +841,10 @@ class ConnectorSummary(nagiosplugin.Summary):
         return []
 
 
-def build_check(options: Options, deadline: Deadline, today: date) -> nagiosplugin.Check:
+def build_check(options: Options, today: date) -> nagiosplugin.Check:
     limits = options.thresholds
     check = nagiosplugin.Check(
-        SipConnector(options, deadline, today),
+        SipConnector(options, today),
         ConnectorContext(options, today),
         FigureContext("days_left", limits.warning_days, limits.critical_days),
         FigureContext("free_minutes", limits.warning_minutes, limits.critical_minutes),
@@ -1015,12 +1037,12 @@ def run(argv: List[str], environ) -> int:
     started = time.monotonic()
     checked_at = datetime.now(timezone.utc)
     try:
-        options = parse_options(argv, environ)
+        options = parse_options(argv, environ, started)
     except UsageError as err:
         outcome = Outcome(Unknown, err.message, checked_at, failure=err)
         return emit(outcome, requested_output(argv), None, 0)
     try:
-        check = build_check(options, Deadline(options.timeout, started), date.today())
+        check = build_check(options, date.today())
         check()
         outcome = outcome_of(check, options, checked_at)
     except Exception as err:  # noqa: BLE001 - a bug still ends as UNKNOWN in the chosen format

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -107,3 +108,12 @@ def test_missing_library_is_a_one_line_unknown():
         "BX24_SIP UNKNOWN - Python module 'nagiosplugin' is missing: install it with "
         "'pip install nagiosplugin requests' (Debian: apt install python3-nagiosplugin "
         "python3-requests)\n")
+
+
+def test_webhook_file_that_never_delivers_ends_at_the_deadline(tmp_path):
+    """A FIFO without a writer blocks open() forever, like a file on a hung mount."""
+    fifo = tmp_path / "webhook"
+    os.mkfifo(fifo)
+    run = run_plugin("--webhook-file", str(fifo), "-t", "1")
+    assert_unknown(run, f"--webhook-file {fifo} could not be read within 1s")
+    assert run.seconds < 3

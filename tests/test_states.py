@@ -276,3 +276,19 @@ def test_script_copied_alone_into_a_plugin_folder_runs(portal, tmp_path):
     assert done.stderr == ""
     assert TIME.sub("time=T", done.stdout) == (
         f"BX24_SIP CRITICAL - expired on {day(-3)} | days_left=-3;7:;3: {PAID_PERF}\n")
+
+
+def test_webhook_file_can_be_a_pipe_such_as_stdin(portal):
+    """`--webhook-file /dev/stdin`, fed by a password manager, as `pass show bx24 | check...`."""
+    import subprocess
+
+    from conftest import clean_env, plugin_command
+
+    portal.serve("paid")
+    done = subprocess.run([*plugin_command(), "--webhook-file", "/dev/stdin"],
+                          input=portal.webhook + "\n", env=clean_env(), capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stdout
+    assert done.stderr == ""
+    assert TIME.sub("time=T", done.stdout) == (f"BX24_SIP OK - paid until {day(30)} "
+                                               f"(30 days left) | days_left=30;7:;3: {PAID_PERF}\n")
