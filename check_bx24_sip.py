@@ -132,7 +132,6 @@ class Options(NamedTuple):
     webhook: Webhook
     thresholds: Thresholds
     unreachable: nagiosplugin.state.ServiceState
-    timeout: float
     verify: Union[bool, str]
     verbose: int
     deadline: "Deadline"
@@ -204,7 +203,7 @@ def resolve_webhook(args, environ) -> Webhook:
 
 
 def build_parser():
-    """The argparse parser, imported lazily: the help text is the only big piece of it."""
+    """The command line; argparse's own exits (2 on errors, 0 on --help) become UNKNOWN (3)."""
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -316,16 +315,11 @@ def parse_options(argv: List[str], environ, started: float) -> Options:
         STATES[args.unpaid],
     )
     deadline = Deadline(args.timeout, started)
-    if args.webhook_file is None and args.ca_file is None:
-        webhook = read_sources(args, environ)
-    else:
-        webhook = within_deadline(deadline, lambda: read_sources(args, environ),
-                                  late=UsageError(slow_files_message(args)))
     return Options(
-        webhook=webhook,
+        webhook=within_deadline(deadline, lambda: read_sources(args, environ),
+                                late=UsageError(slow_files_message(args))),
         thresholds=thresholds,
         unreachable=STATES[args.unreachable],
-        timeout=args.timeout,
         verify=args.ca_file or not args.insecure,
         verbose=min(args.verbose, 3),
         deadline=deadline,
@@ -342,6 +336,7 @@ def read_sources(args, environ) -> Webhook:
 
 
 def slow_files_message(args) -> str:
+    """Only a file can make read_sources late, so the message names the files given."""
     named = [f"{flag} {path}" for flag, path in (("--webhook-file", args.webhook_file),
                                                   ("--ca-file", args.ca_file)) if path]
     return f"{' and '.join(named)} could not be read within {args.timeout:g}s"
@@ -375,9 +370,9 @@ class Answer(NamedTuple):
 class Deadline:
     """One clock for the whole run, so every wait shares the -t budget."""
 
-    def __init__(self, seconds: float, started: Optional[float] = None):
+    def __init__(self, seconds: float, started: float):
         self.seconds = seconds
-        self.end = (time.monotonic() if started is None else started) + seconds
+        self.end = started + seconds
 
     def remaining(self) -> float:
         return max(0.0, self.end - time.monotonic())
@@ -397,7 +392,7 @@ def within_deadline(deadline: Deadline, work, late: CheckFailure):
         except BaseException as exc:  # handed to the main thread as it is
             outcome["error"] = exc
 
-    worker = threading.Thread(target=target, name="bx24-request", daemon=True)
+    worker = threading.Thread(target=target, name="bx24-deadline", daemon=True)
     worker.start()
     worker.join(deadline.remaining())
     if worker.is_alive():
@@ -470,17 +465,21 @@ def describe_transport_error(exc: Exception, host: str, deadline: Deadline) -> s
     elif has(requests.exceptions.SSLError) or has(ssl.SSLError):
         verify = next((c for c in chain if isinstance(c, ssl.SSLCertVerificationError)), None)
         what = f"TLS failed: {verify.verify_message}" if verify else "TLS handshake failed"
-    elif has(socket.gaierror) or has_name(chain, "NameResolutionError"):
+    elif has(socket.gaierror):
         what = "cannot resolve the host name"
     elif has(ConnectionRefusedError):
         what = "connection refused"
     elif has(requests.exceptions.ConnectTimeout):
         return f"{host} did not accept a connection within {deadline.seconds:g}s"
     elif has(requests.exceptions.Timeout) or has(socket.timeout):
-        return f"{host} gave no complete answer within {deadline.seconds:g}s"
+        return no_answer_in_time(host, deadline)
     else:
         what = "connection failed"
     return f"cannot reach {host}: {what} {budget}"
+
+
+def no_answer_in_time(host: str, deadline: Deadline) -> str:
+    return f"{host} gave no complete answer within {deadline.seconds:g}s"
 
 
 def exception_chain(exc) -> Iterator[BaseException]:
@@ -493,10 +492,6 @@ def exception_chain(exc) -> Iterator[BaseException]:
         seen.add(id(link))
         yield link
         todo.extend([link.__cause__, link.__context__, getattr(link, "reason", None), *link.args])
-
-
-def has_name(chain, name: str) -> bool:
-    return any(type(link).__name__ == name for link in chain)
 
 
 def fetch(webhook: Webhook, deadline: Deadline, verify) -> Answer:
@@ -541,10 +536,8 @@ def interpret(answer: Answer) -> ConnectorStatus:
     if 300 <= answer.status < 400:
         raise BadAnswer(describe_redirect(answer))
     payload = decode_json(answer)
-    if "error" in payload:
+    if "error" in payload or answer.status == 400:
         raise portal_error(payload, answer.status)
-    if answer.status == 400:
-        raise PortalRefused(controller_message(400))
     if answer.status != 200:
         raise BadAnswer(f"HTTP {answer.status} without a Bitrix24 error code")
     if "result" not in payload:
@@ -576,7 +569,11 @@ def decode_json(answer: Answer) -> dict:
 
 
 def portal_error(payload: dict, status: int) -> PortalRefused:
-    """Bitrix24 error codes come in mixed case and with any HTTP status, 200 included."""
+    """Bitrix24 error codes come in mixed case and with any HTTP status, 200 included.
+
+    HTTP 400 is what this method answers when the portal cannot reach its telephony controller,
+    with the controller's code, an empty one, or none at all.
+    """
     raw = payload.get("error")
     code = clean(raw, 40) if isinstance(raw, (str, int)) else ""
     if not code:
@@ -648,7 +645,7 @@ def coerce_minutes(value) -> int:
 _ISO_DATE = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)"
     r"(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,]\d+)?)?)?"
-    r"\s*(?:(Z)|([+-])(\d\d):?(\d\d))?",
+    r"\s*(?:Z|([+-])(\d\d):?(\d\d))?",
     re.IGNORECASE,
 )
 
@@ -665,7 +662,7 @@ def parse_paid_date(value) -> Optional[date]:
     match = _ISO_DATE.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
         raise BadAnswer(f"PAID_DATE_END is {describe_value(value)}, expected an ISO 8601 date")
-    year, month, day, hour, minute, second, zulu, sign, off_h, off_m = match.groups()
+    year, month, day, hour, minute, second, sign, off_h, off_m = match.groups()
     try:
         offset = timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
         zone = timezone(-offset if sign == "-" else offset)
@@ -749,10 +746,6 @@ class SipConnector(nagiosplugin.Resource):
         self.answer: Optional[Answer] = None
         self.details: List[str] = []
 
-    @property
-    def name(self):
-        return PLUGIN_NAME
-
     def probe(self):
         try:
             status = self.read_status()
@@ -778,8 +771,7 @@ class SipConnector(nagiosplugin.Resource):
 
     def request(self) -> Answer:
         webhook = self.options.webhook
-        late = Unreachable(f"{webhook.host} gave no complete answer within "
-                           f"{self.deadline.seconds:g}s")
+        late = Unreachable(no_answer_in_time(webhook.host, self.deadline))
         self.answer = within_deadline(
             self.deadline, lambda: fetch(webhook, self.deadline, self.options.verify), late)
         self.details.append(f"{webhook.host}: HTTP {self.answer.status}, "
@@ -837,13 +829,10 @@ class ConnectorSummary(nagiosplugin.Summary):
 
     problem = ok
 
-    def verbose(self, results):
-        return []
-
 
 def build_check(options: Options, today: date) -> nagiosplugin.Check:
     limits = options.thresholds
-    check = nagiosplugin.Check(
+    return nagiosplugin.Check(
         SipConnector(options, today),
         ConnectorContext(options, today),
         FigureContext("days_left", limits.warning_days, limits.critical_days),
@@ -851,8 +840,6 @@ def build_check(options: Options, today: date) -> nagiosplugin.Check:
         FigureContext("plain"),
         ConnectorSummary(),
     )
-    check.name = PLUGIN_NAME  # Check(name=...) is not accepted by nagiosplugin 1.3.2
-    return check
 
 
 # --------------------------------------------------------------------------- output
@@ -867,7 +854,7 @@ class Outcome(NamedTuple):
     options: Optional[Options] = None
     status: Optional[ConnectorStatus] = None
     days_left: Optional[int] = None
-    elapsed: Optional[float] = None
+    elapsed: Optional[float] = None  # seconds, rounded to ms
     failure: Optional[CheckFailure] = None
     perfdata: Tuple[str, ...] = ()
     details: Tuple[Tuple[int, str], ...] = ()  # (lowest -v level that shows it, line)
@@ -893,7 +880,7 @@ def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime
         options=options,
         status=connector if isinstance(connector, ConnectorStatus) else None,
         days_left=check.results["days_left"].metric.value if "days_left" in check.results else None,
-        elapsed=resource.answer.elapsed if resource.answer is not None else None,
+        elapsed=round(resource.answer.elapsed, 3) if resource.answer is not None else None,
         failure=connector if isinstance(connector, CheckFailure) else None,
         perfdata=tuple(check.perfdata),
         details=tuple(details),
@@ -934,7 +921,7 @@ def render_json(outcome: Outcome, verbose: int = 0) -> str:
         "paid_until": status.paid_until.isoformat() if status and status.paid_until else None,
         "days_left": outcome.days_left,
         "thresholds": thresholds_document(options) if options else None,
-        "request_duration_seconds": None if outcome.elapsed is None else round(outcome.elapsed, 3),
+        "request_duration_seconds": outcome.elapsed,
         "checked_at": outcome.checked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "error": {"kind": failure.kind, "code": failure.code, "message": failure.message}
         if failure else None,
@@ -952,7 +939,7 @@ def thresholds_document(options: Options) -> dict:
         "critical_minutes": limits.critical_minutes,
         "unpaid": str(limits.unpaid).upper(),
         "unreachable": str(options.unreachable).upper(),
-        "timeout_seconds": options.timeout,
+        "timeout_seconds": options.deadline.seconds,
     }
 
 
@@ -971,8 +958,7 @@ def render_prometheus(outcome: Outcome, verbose: int = 0) -> str:
         ("paid_until_timestamp_seconds", "00:00 UTC of the paid-until date, as a Unix time",
          utc_midnight(paid_until) if paid_until else None),
         ("check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN", outcome.state.code),
-        ("request_duration_seconds", "Duration of the HTTP request to Bitrix24",
-         round(outcome.elapsed, 3) if outcome.elapsed is not None else None),
+        ("request_duration_seconds", "Duration of the HTTP request to Bitrix24", outcome.elapsed),
     ]
     lines = []
     for name, help_text, value in samples:
