@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import List, NamedTuple, Optional
 
@@ -56,14 +59,38 @@ def clean_env(extra: Optional[dict] = None) -> dict:
 
 
 def run_plugin(*args: str, env: Optional[dict] = None, prefix: Optional[List[str]] = None,
+               command: Optional[List[str]] = None, stdin_text: Optional[str] = None,
                timeout: float = 30) -> Run:
-    import time
-
+    """The plugin (or `command`) with args, a clean environment and no terminal, as Nagios runs it."""
     started = time.monotonic()
-    done = subprocess.run([*(prefix or []), *plugin_command(), *args], env=clean_env(env),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run([*(prefix or []), *(command or plugin_command()), *args],
+                          env=clean_env(env), input=stdin_text,
+                          stdin=None if stdin_text is not None else subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
     return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+TIME = re.compile(r"time=(\d+\.\d{3})s;;;0")
+
+
+def assert_output(run: Run, code: int, expected_line: str) -> None:
+    """Exit code and the exact, only output line; only the measured request time may vary."""
+    assert run.stderr == ""
+    assert run.code == code, run.stdout
+    assert run.stdout.count("\n") == 1, run.stdout
+    assert TIME.sub("time=T", run.first_line) == expected_line
+    if "time=T" in expected_line:
+        assert 0 <= float(TIME.search(run.first_line).group(1)) < 5
+
+
+# --unreachable arguments and the state they give a portal that cannot be reached
+UNREACHABLE_STATES = [([], 3, "UNKNOWN"), (["--unreachable", "warning"], 1, "WARNING"),
+                      (["--unreachable", "critical"], 2, "CRITICAL")]
+
+
+def day(offset: int) -> str:
+    """The ISO date `offset` days from today, as the plugin prints it."""
+    return (date.today() + timedelta(days=offset)).isoformat()
 
 
 @pytest.fixture(scope="session")

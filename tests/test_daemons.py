@@ -24,18 +24,17 @@ import socket
 import subprocess
 import threading
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Dict, List, NamedTuple
 
 import pytest
-from conftest import REPORT, SCRIPT
+from conftest import REPORT, SCRIPT, day
 
 import fake_portal
 
 REPO = SCRIPT.parent
 PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-TIME = re.compile(r"^\d+\.\d{3}s?$")
+TIME_VALUE = re.compile(r"^\d+\.\d{3}s?$")
 
 
 def require(condition: bool, reason: str) -> None:
@@ -53,10 +52,6 @@ def require_system_python() -> None:
     require(found.returncode == 0,
             "the daemons run the plugin with the system python3, which lacks nagiosplugin or "
             "requests (apt install python3-nagiosplugin python3-requests)")
-
-
-def day(offset: int) -> str:
-    return (date.today() + timedelta(days=offset)).isoformat()
 
 
 class Portal(NamedTuple):
@@ -95,7 +90,7 @@ def parse_perfdata(text: str) -> Dict[str, str]:
     for label, value in items.items():
         if label == "time":
             number, rest = value.split(";", 1)
-            assert TIME.match(number), value
+            assert TIME_VALUE.match(number), value
             items[label] = "T;" + rest
     return items
 
@@ -174,7 +169,6 @@ class Daemon:
             self.process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"}, start_new_session=True)
-        self.started = time.monotonic()
 
     def assert_running(self) -> None:
         if self.process.poll() is not None:

@@ -8,10 +8,11 @@ import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from conftest import run_plugin
+from conftest import day, run_plugin
 from test_failures import drip, free_port
 
 import fake_portal
+from check_bx24_sip import __version__
 
 parser = pytest.importorskip("prometheus_client.parser", reason="the test extra has prometheus-client")
 
@@ -21,10 +22,6 @@ JSON_KEYS = ["state", "state_code", "summary", "portal", "paid", "free_minutes",
 DEFAULT_THRESHOLDS = {"warning_days": 7, "critical_days": 3, "warning_minutes": 10,
                       "critical_minutes": 1, "unpaid": "WARNING", "unreachable": "UNKNOWN",
                       "timeout_seconds": 10.0}
-
-
-def day(offset: int) -> str:
-    return (date.today() + timedelta(days=offset)).isoformat()
 
 
 def json_of(run) -> dict:
@@ -54,14 +51,8 @@ def test_json_paid_expiring(portal):
         "state": "WARNING", "state_code": 1, "summary": f"paid until {day(5)}, 5 days left",
         "portal": f"127.0.0.1:{portal.server.port}", "paid": True, "free_minutes": 0,
         "paid_until": day(5), "days_left": 5, "thresholds": DEFAULT_THRESHOLDS, "error": None,
-        "plugin_version": plugin_version(),
+        "plugin_version": __version__,
     }
-
-
-def plugin_version() -> str:
-    from check_bx24_sip import __version__
-
-    return __version__
 
 
 def test_json_unpaid_with_own_thresholds(portal):
@@ -79,7 +70,7 @@ def test_json_unpaid_with_own_thresholds(portal):
         "thresholds": {"warning_days": 7, "critical_days": 3, "warning_minutes": 30,
                        "critical_minutes": 5, "unpaid": "OK", "unreachable": "CRITICAL",
                        "timeout_seconds": 4.5},
-        "error": None, "plugin_version": plugin_version(),
+        "error": None, "plugin_version": __version__,
     }
 
 

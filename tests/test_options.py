@@ -6,7 +6,7 @@ import os
 import sys
 
 import pytest
-from conftest import SCRIPT, clean_env, run_plugin
+from conftest import SCRIPT, assert_output, run_plugin
 
 from check_bx24_sip import __version__
 
@@ -14,9 +14,7 @@ HOOK = "https://portal.example/rest/1/abc123/"
 
 
 def assert_unknown(run, summary: str) -> None:
-    assert run.stderr == ""
-    assert run.code == 3
-    assert run.stdout == f"BX24_SIP UNKNOWN - {summary}\n"
+    assert_output(run, 3, f"BX24_SIP UNKNOWN - {summary}")
 
 
 @pytest.mark.parametrize("args,env,summary", [
@@ -98,16 +96,10 @@ def test_version_exits_unknown(flag):
 
 def test_missing_library_is_a_one_line_unknown():
     """python -S leaves out site-packages, where nagiosplugin and requests live."""
-    import subprocess
-
-    done = subprocess.run([sys.executable, "-S", str(SCRIPT), "--webhook", HOOK],
-                          env=clean_env(), capture_output=True, text=True, timeout=30)
-    assert done.returncode == 3
-    assert done.stderr == ""
-    assert done.stdout == (
-        "BX24_SIP UNKNOWN - Python module 'nagiosplugin' is missing: install it with "
-        "'pip install nagiosplugin requests' (Debian: apt install python3-nagiosplugin "
-        "python3-requests)\n")
+    run = run_plugin("--webhook", HOOK, command=[sys.executable, "-S", str(SCRIPT)])
+    assert_unknown(run, "Python module 'nagiosplugin' is missing: install it with "
+                        "'pip install nagiosplugin requests' (Debian: apt install "
+                        "python3-nagiosplugin python3-requests)")
 
 
 def test_webhook_file_that_never_delivers_ends_at_the_deadline(tmp_path):

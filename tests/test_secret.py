@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 from conftest import run_plugin
-from netns import netns_available
+from netns import netns_available, netns_prefix
 from test_failures import drip, free_port
 
 import check_bx24_sip
@@ -70,8 +70,6 @@ def test_transport_failures_never_show_the_secret(httpserver, tmp_path, secret, 
     runs.append(run_plugin("--webhook", fake_portal.webhook_for(httpserver, secret), "-t", "1",
                            *extra))
     if netns_available():
-        from netns import netns_prefix
-
         runs.append(run_plugin("--webhook", f"https://portal.invalid/rest/1/{secret}/", *extra,
                                prefix=netns_prefix(tmp_path)))
     for run in runs:

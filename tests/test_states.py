@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+import shutil
+import sys
+from datetime import date, timedelta, timezone
 
 import pytest
-from conftest import run_plugin
+from conftest import SCRIPT, TIME, assert_output, day, run_plugin
+from werkzeug import Response
 
 import fake_portal
+from check_bx24_sip import __version__
 from fake_portal import Reply, serve_reply
-
-TIME = re.compile(r"time=(\d+\.\d{3})s;;;0")
-
-
-def assert_output(run, code: int, expected_first_line: str) -> None:
-    """Exit code and the exact first line; only the measured request time may vary."""
-    assert run.stderr == ""
-    assert run.code == code, run.stdout
-    assert TIME.sub("time=T", run.first_line) == expected_first_line
-    if "time=T" in expected_first_line:
-        assert 0 <= float(TIME.search(run.first_line).group(1)) < 5
-
-
-def day(offset: int) -> str:
-    return (date.today() + timedelta(days=offset)).isoformat()
 
 
 PAID_PERF = "free_minutes=0;;;0 paid=1;;;0;1 time=T"
@@ -117,8 +106,6 @@ def test_unknown_error_code_shows_a_cleaned_description(portal):
 
 def test_body_over_one_mebibyte_without_length_is_refused(portal):
     def chunked(request):
-        from werkzeug import Response
-
         return Response((b"x" * 65536 for _ in range(20)), content_type="application/json")
 
     portal.server.expect_request(fake_portal.path_for()).respond_with_handler(chunked)
@@ -144,8 +131,6 @@ def test_exactly_n_days_is_not_fewer_than_n(portal, days, code, summary):
 def test_paid_date_is_the_same_whatever_the_server_offset(portal, zone):
     sign = -1 if zone[0] == "-" else 1
     offset = timedelta(hours=int(zone[1:3])) * sign
-    from datetime import timezone
-
     serve_reply(portal.server, fake_portal.paid_for(20, timezone(offset))(date.today()))
     run = run_plugin("--webhook", portal.webhook)
     assert_output(run, 0, f"BX24_SIP OK - paid until {day(20)} (20 days left)"
@@ -160,8 +145,6 @@ def test_custom_day_thresholds_show_in_perfdata(portal):
 
 
 def test_request_is_one_json_post_with_plugin_headers(portal):
-    from check_bx24_sip import __version__
-
     portal.server.expect_request(
         fake_portal.path_for(), method="POST", json={},
         headers={"Accept": "application/json", "Content-Type": "application/json",
@@ -257,38 +240,19 @@ def test_proxy_from_environment_is_used(httpserver):
 
 def test_script_copied_alone_into_a_plugin_folder_runs(portal, tmp_path):
     """As /usr/lib/nagios/plugins/check_bx24_sip: one file, executable, no package around it."""
-    import shutil
-    import subprocess
-
-    from conftest import SCRIPT, clean_env
-
     plugin = tmp_path / "plugins" / "check_bx24_sip"
     plugin.parent.mkdir()
     shutil.copy(SCRIPT, plugin)
     plugin.chmod(0o755)
     portal.serve("expired")
-    import sys
-
-    done = subprocess.run([sys.executable, str(plugin), "--webhook", portal.webhook],
-                          env=clean_env(), capture_output=True, text=True, timeout=30,
-                          cwd=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr == ""
-    assert TIME.sub("time=T", done.stdout) == (
-        f"BX24_SIP CRITICAL - expired on {day(-3)} | days_left=-3;7:;3: {PAID_PERF}\n")
+    run = run_plugin("--webhook", portal.webhook, command=[sys.executable, str(plugin)])
+    assert_output(run, 2, f"BX24_SIP CRITICAL - expired on {day(-3)}"
+                          f" | days_left=-3;7:;3: {PAID_PERF}")
 
 
 def test_webhook_file_can_be_a_pipe_such_as_stdin(portal):
     """`--webhook-file /dev/stdin`, fed by a password manager, as `pass show bx24 | check...`."""
-    import subprocess
-
-    from conftest import clean_env, plugin_command
-
     portal.serve("paid")
-    done = subprocess.run([*plugin_command(), "--webhook-file", "/dev/stdin"],
-                          input=portal.webhook + "\n", env=clean_env(), capture_output=True,
-                          text=True, timeout=30)
-    assert done.returncode == 0, done.stdout
-    assert done.stderr == ""
-    assert TIME.sub("time=T", done.stdout) == (f"BX24_SIP OK - paid until {day(30)} "
-                                               f"(30 days left) | days_left=30;7:;3: {PAID_PERF}\n")
+    run = run_plugin("--webhook-file", "/dev/stdin", stdin_text=portal.webhook + "\n")
+    assert_output(run, 0, f"BX24_SIP OK - paid until {day(30)} (30 days left)"
+                          f" | days_left=30;7:;3: {PAID_PERF}")
