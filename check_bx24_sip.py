@@ -142,6 +142,7 @@ class Options(NamedTuple):
 WEBHOOK_SHAPE = "https://PORTAL/rest/USER_ID/CODE/"
 SECRETS: set = set()  # webhook codes seen by parse_webhook; redact() removes them from output
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s']*")
 
 
 def parse_webhook(text: str) -> Webhook:
@@ -210,7 +211,9 @@ def build_parser():
         """argparse exits 2 (CRITICAL to Nagios); a plugin's usage errors are UNKNOWN."""
 
         def error(self, message):
-            raise UsageError(f"{message} (see --help)")
+            # argparse quotes the values it rejects; a URL there (a webhook given without
+            # --webhook, or to the wrong option) would print the secret before it is known
+            raise UsageError(f"{_URL.sub('<URL>', message)} (see --help)")
 
         def exit(self, status=0, message=None):
             if message:
@@ -987,7 +990,10 @@ def write_atomically(path: str, text: str) -> None:
         os.chmod(temporary, 0o644)  # node_exporter usually runs as another user
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass  # the original error is the one to report
         raise
 
 

@@ -56,6 +56,7 @@ def assert_unknown(run, summary: str) -> None:
      "argument --insecure: not allowed with argument --ca-file (see --help)"),
     (["--webhook", HOOK, "--bogus"], {}, "unrecognized arguments: --bogus (see --help)"),
     (["--webhook", HOOK, "positional"], {}, "unrecognized arguments: positional (see --help)"),
+    ([HOOK], {}, "unrecognized arguments: <URL> (see --help)"),
 ], ids=lambda value: None)
 def test_bad_calls_are_one_unknown_line(args, env, summary):
     assert_unknown(run_plugin(*args, env=env), summary)

@@ -88,6 +88,8 @@ def test_usage_errors_never_show_the_secret(tmp_path, secret):
         run_plugin("--webhook", f"https://portal.example/rest/1/{secret}/",
                    env={"BX24_WEBHOOK": f"https://portal.example/rest/1/{secret}/"}),
         run_plugin(f"--webhook=https://portal.example:99999/rest/1/{secret}/"),
+        run_plugin(f"https://portal.example/rest/1/{secret}/"),  # --webhook forgotten
+        run_plugin("-w", f"https://portal.example/rest/{secret}/"),  # wrong option, bad URL
     ]
     for run in runs:
         assert run.code == 3
