@@ -142,7 +142,7 @@ class Options(NamedTuple):
 WEBHOOK_SHAPE = "https://PORTAL/rest/USER_ID/CODE/"
 SECRETS: set = set()  # webhook codes seen by parse_webhook; redact() removes them from output
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s']*")
+URL_PATTERN = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s']*"  # compiled only when an error needs it
 
 
 def parse_webhook(text: str) -> Webhook:
@@ -213,7 +213,7 @@ def build_parser():
         def error(self, message):
             # argparse quotes the values it rejects; a URL there (a webhook given without
             # --webhook, or to the wrong option) would print the secret before it is known
-            raise UsageError(f"{_URL.sub('<URL>', message)} (see --help)")
+            raise UsageError(f"{re.sub(URL_PATTERN, '<URL>', message)} (see --help)")
 
         def exit(self, status=0, message=None):
             if message:
