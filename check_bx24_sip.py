@@ -142,6 +142,7 @@ class Options(NamedTuple):
 WEBHOOK_SHAPE = "https://PORTAL/rest/USER_ID/CODE/"
 SECRETS: set = set()  # webhook codes seen by parse_webhook; redact() removes them from output
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
+MIN_CODE = 8  # shorter codes would make redact() rewrite ordinary words and numbers
 URL_PATTERN = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s']*"  # compiled only when an error needs it
 
 
@@ -162,22 +163,53 @@ def parse_webhook(text: str) -> Webhook:
             f"the webhook URL must have no user:password@, ?query or #fragment; "
             f"expected {WEBHOOK_SHAPE}"
         )
-    segments = [s for s in parts.path.split("/") if s]
-    if segments and "." in segments[-1]:
-        segments.pop()  # a method name such as profile.json copied with the URL
-    if len(segments) < 3 or not segments[-2].isdigit() or not _CODE.fullmatch(segments[-1]):
-        raise UsageError(f"the webhook URL must look like {WEBHOOK_SHAPE}")
-    SECRETS.add(segments[-1])
+    check_host_name(parts.hostname)
+    prefix, code = split_webhook_path(parts.path)
+    SECRETS.add(code)
     name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
     host = name if port is None else f"{name}:{port}"
-    base = f"{parts.scheme}://{parts.netloc}/{'/'.join(segments)}/"
-    return Webhook(base=base, host=host, secret=segments[-1])
+    base = f"{parts.scheme}://{parts.netloc}/{prefix}/{code}/"
+    return Webhook(base=base, host=host, secret=code)
+
+
+def check_host_name(host: str) -> None:
+    """A typo in the host is the user's mistake, not an unreachable portal to page about."""
+    if ":" in host:
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+            return
+        except ValueError:
+            pass
+    elif all(char.isalnum() or char in "-._" for char in host):
+        return
+    raise UsageError(f"the webhook's host name is not valid; expected {WEBHOOK_SHAPE}")
+
+
+def split_webhook_path(path: str) -> Tuple[str, str]:
+    """(the path up to the user id, the code) of /rest/USER_ID/CODE/[METHOD].
+
+    A method name copied with the URL (profile, user.current.json) is dropped.
+    """
+    segments = [s for s in path.split("/") if s]
+    for index in range(1, len(segments) - 1):
+        if segments[index].isdigit():
+            code, tail = segments[index + 1], segments[index + 2:]
+            if _CODE.fullmatch(code) and len(tail) <= 1:
+                if len(code) < MIN_CODE:
+                    raise UsageError(
+                        f"the webhook code is {len(code)} characters long; Bitrix24's are 16 "
+                        f"(at least {MIN_CODE} are needed): copy the whole webhook URL")
+                return "/".join(segments[:index + 1]), code
+            break
+    raise UsageError(f"the webhook URL must look like {WEBHOOK_SHAPE}")
 
 
 def read_webhook_file(path: str) -> str:
     """First non-empty line of the file: the secret stays out of ps and object configs."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:  # -sig: a BOM
             for line in handle.read(64 * 1024).splitlines():
                 if line.strip():
                     return line.strip()
@@ -206,6 +238,14 @@ def resolve_webhook(args, environ) -> Webhook:
 def build_parser():
     """The command line; argparse's own exits (2 on errors, 0 on --help) become UNKNOWN (3)."""
     import argparse
+
+    class Once(argparse.Action):
+        """A webhook source given twice is a mistake; argparse would let the last one win."""
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            if getattr(namespace, self.dest) is not None:
+                raise UsageError(f"{option_string} is given twice: give exactly one webhook source")
+            setattr(namespace, self.dest, values)
 
     class Parser(argparse.ArgumentParser):
         """argparse exits 2 (CRITICAL to Nagios); a plugin's usage errors are UNKNOWN."""
@@ -236,10 +276,10 @@ def build_parser():
     source = parser.add_argument_group(
         "webhook (exactly one source)", "--webhook, --webhook-file, or the environment "
         "variable BX24_WEBHOOK (best: a file or the environment keep it out of ps)")
-    source.add_argument("--webhook", metavar="URL", help=f"inbound webhook, {WEBHOOK_SHAPE}")
-    source.add_argument(
-        "--webhook-file", metavar="PATH", help="read the webhook URL from the first non-empty line"
-    )
+    source.add_argument("--webhook", metavar="URL", action=Once,
+                        help=f"inbound webhook, {WEBHOOK_SHAPE}")
+    source.add_argument("--webhook-file", metavar="PATH", action=Once,
+                        help="read the webhook URL from the first non-empty line")
     limits = parser.add_argument_group("thresholds")
     limits.add_argument("-w", "--warning-days", type=_count, default=7, metavar="N",
                         help="WARNING when fewer than N days of paid time remain (default 7)")
@@ -342,7 +382,7 @@ def slow_files_message(args) -> str:
     """Only a file can make read_sources late, so the message names the files given."""
     named = [f"{flag} {path}" for flag, path in (("--webhook-file", args.webhook_file),
                                                   ("--ca-file", args.ca_file)) if path]
-    return f"{' and '.join(named)} could not be read within {args.timeout:g}s"
+    return f"{' and '.join(named)} could not be read within the {args.timeout:g}s timeout"
 
 
 def check_ca_file(path: str) -> None:
@@ -363,6 +403,7 @@ def check_ca_file(path: str) -> None:
 
 
 class Answer(NamedTuple):
+    url: str  # what was asked; holds the secret, so only its scheme and host are ever shown
     status: int
     content_type: str
     location: Optional[str]
@@ -429,6 +470,7 @@ def post_once(session, webhook: Webhook, deadline: Deadline, verify) -> Answer:
     except requests.RequestException as exc:
         raise Unreachable(describe_transport_error(exc, webhook.host, deadline)) from exc
     return Answer(
+        url=webhook.method_url,
         status=response.status_code,
         content_type=response.headers.get("Content-Type", ""),
         location=response.headers.get("Location"),
@@ -473,7 +515,7 @@ def describe_transport_error(exc: Exception, host: str, deadline: Deadline) -> s
     elif has(ConnectionRefusedError):
         what = "connection refused"
     elif has(requests.exceptions.ConnectTimeout):
-        return f"{host} did not accept a connection within {deadline.seconds:g}s"
+        return f"{host} did not accept a connection within the {deadline.seconds:g}s timeout"
     elif has(requests.exceptions.Timeout) or has(socket.timeout):
         return no_answer_in_time(host, deadline)
     else:
@@ -482,7 +524,7 @@ def describe_transport_error(exc: Exception, host: str, deadline: Deadline) -> s
 
 
 def no_answer_in_time(host: str, deadline: Deadline) -> str:
-    return f"{host} gave no complete answer within {deadline.seconds:g}s"
+    return f"{host} gave no complete answer within the {deadline.seconds:g}s timeout"
 
 
 def exception_chain(exc) -> Iterator[BaseException]:
@@ -512,7 +554,7 @@ def fetch(webhook: Webhook, deadline: Deadline, verify) -> Answer:
 
 class ConnectorStatus(NamedTuple):
     paid: bool
-    free_minutes: int
+    free_minutes: Optional[int]  # None: not sent, which only matters while unpaid
     paid_until: Optional[date]
 
 
@@ -550,8 +592,14 @@ def interpret(answer: Answer) -> ConnectorStatus:
 
 def describe_redirect(answer: Answer) -> str:
     """Name only the new host: the Location path may carry the secret."""
-    target = urlsplit(urljoin("http://old.invalid/", answer.location or ""))
-    if target.hostname and target.hostname != "old.invalid":
+    asked = urlsplit(answer.url)
+    target = urlsplit(urljoin(answer.url, answer.location or ""))
+    if not answer.location:
+        return f"the portal redirects (HTTP {answer.status}): check the webhook URL"
+    if (asked.scheme, target.scheme) == ("http", "https") and asked.hostname == target.hostname:
+        return (f"the portal answers only over https (HTTP {answer.status}): "
+                "use https:// in the webhook URL")
+    if target.hostname != asked.hostname:
         return (f"the portal moved to {target.hostname} (HTTP {answer.status}): "
                 "update the webhook URL")
     return f"the portal redirects (HTTP {answer.status}): check the webhook URL"
@@ -609,12 +657,17 @@ def parse_result(result) -> ConnectorStatus:
         raise BadAnswer("'result' is empty")
     if not isinstance(result, dict):
         raise BadAnswer(f"'result' is a JSON {json_type(result)}, not an object")
-    for key in ("PAID", "FREE_MINUTES"):
-        if key not in result:
-            raise BadAnswer(f"'result' has no {key}")
+    if "PAID" not in result:
+        raise BadAnswer("'result' has no PAID")
     paid = coerce_paid(result["PAID"])
+    if "FREE_MINUTES" in result:
+        minutes: Optional[int] = coerce_minutes(result["FREE_MINUTES"])
+    elif paid:
+        minutes = None  # while paid the date decides; the minutes are only a figure
+    else:
+        raise BadAnswer("'result' has no FREE_MINUTES")
     paid_until = parse_paid_date(result.get("PAID_DATE_END")) if paid else None
-    return ConnectorStatus(paid, coerce_minutes(result["FREE_MINUTES"]), paid_until)
+    return ConnectorStatus(paid, minutes, paid_until)
 
 
 _TRUE, _FALSE = ("y", "1", "true"), ("n", "0", "false", "")
@@ -721,7 +774,7 @@ def judge(status: ConnectorStatus, limits: Thresholds, today: date):
         if left < limits.warning_days:
             return Warn, f"paid until {until}, {plural(left, 'day')} left"
         return Ok, f"paid until {until} ({plural(left, 'day')} left)"
-    minutes = status.free_minutes
+    minutes = status.free_minutes or 0  # parse_result requires them while unpaid
     if minutes == 0:
         return Critical, "not paid and no free minutes: outbound SIP calls are off"
     state = limits.unpaid
@@ -730,6 +783,13 @@ def judge(status: ConnectorStatus, limits: Thresholds, today: date):
     elif minutes < limits.warning_minutes:
         state = max(state, Warn)
     return state, f"not paid, {plural(minutes, 'free minute')} left"
+
+
+def describe_status(status: ConnectorStatus) -> str:
+    """The -v line: the connector's fields as Bitrix24 sent them, in words."""
+    minutes = "not reported" if status.free_minutes is None else status.free_minutes
+    return (f"paid: {'yes' if status.paid else 'no'}, free minutes: {minutes}, "
+            f"paid until: {status.paid_until or 'not reported'}")
 
 
 def failure_state(failure: CheckFailure, unreachable) -> nagiosplugin.state.ServiceState:
@@ -755,10 +815,7 @@ class SipConnector(nagiosplugin.Resource):
         except CheckFailure as failure:
             yield nagiosplugin.Metric("connector", failure, context="connector")
             return
-        self.details.append(
-            f"paid: {status.paid}, free minutes: {status.free_minutes}, "
-            f"paid until: {status.paid_until or 'not reported'}"
-        )
+        self.details.append(describe_status(status))
         yield nagiosplugin.Metric("connector", status, context="connector")
         yield from self.figures(status)
 
@@ -785,9 +842,10 @@ class SipConnector(nagiosplugin.Resource):
         if status.paid_until is not None:
             yield nagiosplugin.Metric("days_left", days_left(status.paid_until, self.today),
                                       context="days_left")
-        minutes_context = "free_minutes" if not status.paid else "plain"
-        yield nagiosplugin.Metric("free_minutes", status.free_minutes, min=0,
-                                  context=minutes_context)
+        if status.free_minutes is not None:
+            minutes_context = "free_minutes" if not status.paid else "plain"
+            yield nagiosplugin.Metric("free_minutes", status.free_minutes, min=0,
+                                      context=minutes_context)
         yield nagiosplugin.Metric("paid", int(status.paid), min=0, max=1, context="plain")
         yield nagiosplugin.Metric("time", f"{self.answer.elapsed:.3f}", "s", min=0,
                                   context="plain")
@@ -947,23 +1005,28 @@ def thresholds_document(options: Options) -> dict:
 
 
 def render_prometheus(outcome: Outcome, verbose: int = 0) -> str:
-    """Text exposition format; a metric whose value is not known is left out, never faked."""
+    """Text exposition format; a metric whose value is not known is left out, never faked.
+
+    Base units only (promtool's rule): free time in seconds, the end date as a timestamp.
+    A failed check says why in a comment line, so a cron mail or the textfile shows the reason.
+    """
     status = outcome.status
     portal = (outcome.portal or "").replace("\\", "\\\\").replace('"', '\\"')
     paid_until = status.paid_until if status else None
+    minutes = status.free_minutes if status else None
     samples = [
         ("up", "1 when Bitrix24 answered with a connector status, else 0", int(status is not None)),
         ("paid", "1 when the SIP connector is paid, else 0", int(status.paid) if status else None),
-        ("free_minutes", "Free SIP connector minutes left",
-         status.free_minutes if status else None),
-        ("days_left", "Whole days until the paid period ends, negative once expired",
-         outcome.days_left),
+        ("free_call_seconds", "Free SIP connector call time left, in seconds",
+         None if minutes is None else minutes * 60),
         ("paid_until_timestamp_seconds", "00:00 UTC of the paid-until date, as a Unix time",
          utc_midnight(paid_until) if paid_until else None),
         ("check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN", outcome.state.code),
         ("request_duration_seconds", "Duration of the HTTP request to Bitrix24", outcome.elapsed),
     ]
     lines = []
+    if outcome.failure is not None:
+        lines.append(f"# {status_line(outcome.state, outcome.summary, ())}")
     for name, help_text, value in samples:
         if value is not None:
             lines += [f"# HELP bx24_sip_{name} {help_text}", f"# TYPE bx24_sip_{name} gauge",
@@ -997,8 +1060,12 @@ def write_atomically(path: str, text: str) -> None:
         raise
 
 
-def emit(outcome: Outcome, output: str, prometheus_file: Optional[str], verbose: int) -> int:
-    """Print (and with --prometheus-file write) the outcome; returns the exit code."""
+def emit(outcome: Outcome, output: str, prometheus_file: Optional[str], verbose: int,
+         started: bool = True) -> int:
+    """Print (and with --prometheus-file write) the outcome; returns the exit code.
+
+    A check that could not start always prints its reason, so that cron mails it.
+    """
     if prometheus_file:
         try:
             write_atomically(prometheus_file, redact(render_prometheus(outcome)) + "\n")
@@ -1008,7 +1075,7 @@ def emit(outcome: Outcome, output: str, prometheus_file: Optional[str], verbose:
             outcome = outcome._replace(state=Unknown, summary=failure.message, failure=failure)
             output = "nagios" if output == "prometheus" else output
         else:
-            if output == "prometheus":
+            if output == "prometheus" and started:
                 return outcome.state.code  # the file is the output; cron stays quiet
     print(redact(RENDERERS[output](outcome, verbose)))
     return outcome.state.code
@@ -1032,7 +1099,8 @@ def run(argv: List[str], environ) -> int:
         options = parse_options(argv, environ, started)
     except UsageError as err:
         outcome = Outcome(Unknown, err.message, checked_at, failure=err)
-        return emit(outcome, requested_output(argv), None, 0)
+        return emit(outcome, requested_output(argv), requested(argv, "--prometheus-file"), 0,
+                    started=False)
     try:
         check = build_check(options, date.today())
         check()
@@ -1079,13 +1147,22 @@ def requested_verbosity(argv: List[str]) -> int:
 
 def requested_output(argv: List[str]) -> str:
     """--output read straight from argv, so a usage error is still printed as the caller parses."""
+    value = requested(argv, "--output")
+    return value if value in RENDERERS else "nagios"
+
+
+def requested(argv: List[str], option: str) -> Optional[str]:
+    """The value of a long option read straight from argv, for a run whose parsing failed.
+
+    As in argparse, the last one given counts.
+    """
+    value = None
     for index, arg in enumerate(argv):
-        value = arg.split("=", 1)[1] if arg.startswith("--output=") else None
-        if arg == "--output" and index + 1 < len(argv):
+        if arg.startswith(option + "="):
+            value = arg.split("=", 1)[1]
+        elif arg == option and index + 1 < len(argv):
             value = argv[index + 1]
-        if value in RENDERERS:
-            return value
-    return "nagios"
+    return value
 
 
 def console_entry() -> None:

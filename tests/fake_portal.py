@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Dict, NamedTuple, Optional
 
 USER_ID = "1"
+METHOD = "voximplant.sip.connector.status"
 SECRET = "fakewebhookcode0"
 MOSCOW = timezone(timedelta(hours=3))
 
@@ -113,7 +114,7 @@ def serve(httpserver, scenario: str, today: Optional[date] = None) -> None:
 
 
 def path_for(secret: str = SECRET) -> str:
-    return f"/rest/{USER_ID}/{secret}/voximplant.sip.connector.status.json"
+    return f"/rest/{USER_ID}/{secret}/{METHOD}.json"
 
 
 def serve_reply(httpserver, reply: Reply, oneshot: bool = False, secret: str = SECRET) -> None:

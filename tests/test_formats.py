@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from conftest import day, run_plugin
+from conftest import TIME, day, run_plugin
 from test_failures import drip, free_port
 
 import fake_portal
@@ -95,7 +98,7 @@ def test_json_failed_check_has_an_error_object(portal, scenario, kind, code, mes
 
 def test_json_unreachable_and_deadline(httpserver):
     port = free_port()
-    run = run_plugin("--webhook", f"http://127.0.0.1:{port}/rest/1/abc/", "--output", "json",
+    run = run_plugin("--webhook", f"http://127.0.0.1:{port}/rest/1/abcd1234efgh5678/", "--output", "json",
                      "--unreachable", "warning")
     document = json_of(run)
     assert (run.code, document["state"]) == (1, "WARNING")
@@ -108,12 +111,12 @@ def test_json_unreachable_and_deadline(httpserver):
     document = json_of(run)
     assert run.code == 3
     assert document["error"]["message"] == (f"127.0.0.1:{httpserver.port} gave no complete answer"
-                                            " within 1s")
+                                            " within the 1s timeout")
     assert run.seconds < 3
 
 
 def test_json_usage_error():
-    run = run_plugin("--output", "json", "-w", "1", "-c", "2", "--webhook", "https://p/rest/1/c/")
+    run = run_plugin("--output", "json", "-w", "1", "-c", "2", "--webhook", "https://p/rest/1/c0de1234c0de1234/")
     assert run.code == 3
     document = json_of(run)
     assert document["error"] == {"kind": "usage", "code": None,
@@ -132,19 +135,25 @@ def prometheus_of(text: str) -> dict:
     return metrics
 
 
+def midnight(offset: int) -> float:
+    """00:00 UTC of the day `offset` days from today, as a Unix time."""
+    return datetime.combine(date.today() + timedelta(days=offset), datetime.min.time(),
+                            tzinfo=timezone.utc).timestamp()
+
+
 def test_prometheus_paid(portal):
     portal.serve("expired")
     run = run_plugin("--webhook", portal.webhook, "--output", "prometheus")
     assert (run.code, run.stderr) == (2, "")
     metrics = prometheus_of(run.stdout)
     label = {"portal": f"127.0.0.1:{portal.server.port}"}
-    paid_until = datetime.combine(date.today() - timedelta(days=3), datetime.min.time(),
-                                  tzinfo=timezone.utc).timestamp()
+    paid_until = midnight(-3)
     duration = metrics.pop("bx24_sip_request_duration_seconds")
     assert duration[0] == label and 0 <= duration[1] < 5
     assert metrics == {
-        "bx24_sip_up": (label, 1), "bx24_sip_paid": (label, 1), "bx24_sip_free_minutes": (label, 0),
-        "bx24_sip_days_left": (label, -3), "bx24_sip_paid_until_timestamp_seconds": (label, paid_until),
+        "bx24_sip_up": (label, 1), "bx24_sip_paid": (label, 1),
+        "bx24_sip_free_call_seconds": (label, 0),
+        "bx24_sip_paid_until_timestamp_seconds": (label, paid_until),
         "bx24_sip_check_state": (label, 2),
     }
 
@@ -156,12 +165,13 @@ def test_prometheus_unpaid_has_no_date_metrics(portal):
     assert run.code == 0
     assert {name: value for name, (_, value) in metrics.items()
             if name != "bx24_sip_request_duration_seconds"} == {
-        "bx24_sip_up": 1, "bx24_sip_paid": 0, "bx24_sip_free_minutes": 60, "bx24_sip_check_state": 0}
+        "bx24_sip_up": 1, "bx24_sip_paid": 0, "bx24_sip_free_call_seconds": 3600,
+        "bx24_sip_check_state": 0}
 
 
 def test_prometheus_failure_is_up_zero():
     port = free_port()
-    run = run_plugin("--webhook", f"http://127.0.0.1:{port}/rest/1/abc/", "--output=prometheus",
+    run = run_plugin("--webhook", f"http://127.0.0.1:{port}/rest/1/abcd1234efgh5678/", "--output=prometheus",
                      "--unreachable", "critical")
     assert run.code == 2
     label = {"portal": f"127.0.0.1:{port}"}
@@ -176,7 +186,7 @@ def test_prometheus_file_is_written_and_stdout_stays_quiet(portal, tmp_path):
                      "--prometheus-file", str(target))
     assert (run.code, run.stdout, run.stderr) == (0, "", "")
     metrics = prometheus_of(target.read_text())
-    assert metrics["bx24_sip_days_left"][1] == 30
+    assert metrics["bx24_sip_paid_until_timestamp_seconds"][1] == midnight(30)
     assert target.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["bx24_sip.prom"]
 
@@ -187,7 +197,7 @@ def test_prometheus_file_beside_nagios_output(portal, tmp_path):
     run = run_plugin("--webhook", portal.webhook, "--prometheus-file", str(target))
     assert run.code == 1
     assert run.first_line.startswith("BX24_SIP WARNING - paid, but Bitrix24 reported no end date | ")
-    assert "bx24_sip_days_left" not in prometheus_of(target.read_text())
+    assert "bx24_sip_paid_until_timestamp_seconds" not in prometheus_of(target.read_text())
 
 
 @pytest.mark.parametrize("folder", ["/nonexistent-folder", "/etc/hostname"])
@@ -233,5 +243,120 @@ def test_readers_never_see_a_partial_prometheus_file(portal, tmp_path):
     assert reads[0] > 50
     for text in seen:
         assert text.endswith("\n")
-        assert prometheus_of(text)["bx24_sip_days_left"][1] == 5
+        assert prometheus_of(text)["bx24_sip_paid_until_timestamp_seconds"][1] == midnight(5)
     assert [p.name for p in tmp_path.iterdir()] == ["bx24_sip.prom"]
+
+
+PROMTOOL = shutil.which("promtool")
+
+
+def promtool_verdict(text: str) -> str:
+    """What Prometheus' own linter says of an exposition: empty when it has nothing to say."""
+    done = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=60)
+    return f"exit {done.returncode}: {done.stdout}{done.stderr}".strip()
+
+
+@pytest.mark.parametrize("scenario", ["paid", "expired", "paid-no-date", "unpaid-trial",
+                                      "unpaid-no-minutes", "access-denied", "html-page"])
+def test_promtool_accepts_the_text_of_every_state(portal, scenario):
+    if PROMTOOL is None:
+        require_in_ci("promtool is not installed (apt install prometheus)")
+    portal.serve(scenario)
+    run = run_plugin("--webhook", portal.webhook, "--output", "prometheus")
+    assert run.code == fake_portal_state(scenario)
+    assert promtool_verdict(run.stdout) == "exit 0:"
+
+
+def test_promtool_accepts_the_text_of_failures_that_stop_the_check_early(tmp_path):
+    if PROMTOOL is None:
+        require_in_ci("promtool is not installed (apt install prometheus)")
+    port = free_port()
+    for args in (["--webhook", f"http://127.0.0.1:{port}/rest/1/abcd1234efgh5678/"],
+                 ["--webhook-file", str(tmp_path / "missing")], ["--bogus"]):
+        run = run_plugin(*args, "--output", "prometheus")
+        assert run.code == 3
+        assert promtool_verdict(run.stdout) == "exit 0:"
+
+
+def require_in_ci(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: .ci/run must install it)")
+    pytest.skip(reason)
+
+
+def fake_portal_state(scenario: str) -> int:
+    return {"paid": 0, "expired": 2, "paid-no-date": 1, "unpaid-trial": 1,
+            "unpaid-no-minutes": 2}.get(scenario, 3)
+
+
+def test_failed_check_says_why_in_a_comment_line():
+    port = free_port()
+    run = run_plugin("--webhook", f"http://127.0.0.1:{port}/rest/1/abcd1234efgh5678/",
+                     "--output", "prometheus")
+    label = f'portal="127.0.0.1:{port}"'
+    assert (run.code, run.stderr) == (3, "")
+    assert run.stdout == (
+        f"# BX24_SIP UNKNOWN - cannot reach 127.0.0.1:{port}: connection refused (timeout 10s)\n"
+        "# HELP bx24_sip_up 1 when Bitrix24 answered with a connector status, else 0\n"
+        f"# TYPE bx24_sip_up gauge\nbx24_sip_up{{{label}}} 0\n"
+        "# HELP bx24_sip_check_state Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
+        f"# TYPE bx24_sip_check_state gauge\nbx24_sip_check_state{{{label}}} 3\n")
+
+
+STALE = "# HELP bx24_sip_up stale\n# TYPE bx24_sip_up gauge\nbx24_sip_up{portal=\"old\"} 1\n"
+DOWN = {"bx24_sip_up": ({"portal": ""}, 0), "bx24_sip_check_state": ({"portal": ""}, 3)}
+
+
+@pytest.mark.parametrize("args,reason", [
+    (["--webhook", "http://127.0.0.1:1/rest/1/abcd1234efgh5678/", "-w", "1", "-c", "2"],
+     "--warning-days (1) must not be below --critical-days (2)"),
+    (["--webhook-file", "/nonexistent/bx24_webhook"],
+     "cannot read --webhook-file /nonexistent/bx24_webhook: No such file or directory"),
+    (["--bogus"], "unrecognized arguments: --bogus (see --help)"),
+])
+def test_a_check_that_cannot_start_rewrites_the_textfile_and_says_why(tmp_path, args, reason):
+    """node_exporter must not keep serving the last good values; cron must mail the reason."""
+    target = tmp_path / "bx24_sip.prom"
+    target.write_text(STALE)
+    for output in (["--output", "prometheus"], ["--output=prometheus"]):
+        run = run_plugin(*args, *output, "--prometheus-file", str(target))
+        assert (run.code, run.stderr) == (3, "")
+        assert run.lines[0] == f"# BX24_SIP UNKNOWN - {reason}"
+        assert prometheus_of(run.stdout) == DOWN
+        assert target.read_text() == run.stdout
+    run = run_plugin(*args, "--prometheus-file", str(target))
+    assert (run.code, run.stdout) == (3, f"BX24_SIP UNKNOWN - {reason}\n")
+    assert prometheus_of(target.read_text()) == DOWN
+    run = run_plugin(*args, f"--prometheus-file={target}", "--output", "json")
+    assert json_of(run)["error"] == {"kind": "usage", "code": None, "message": reason}
+
+
+def test_unreachable_portal_rewrites_the_textfile_quietly(tmp_path):
+    """The check ran: the file is the output, up 0 says it failed, and stdout stays quiet."""
+    target = tmp_path / "bx24_sip.prom"
+    target.write_text(STALE)
+    port = free_port()
+    run = run_plugin("--webhook", f"http://127.0.0.1:{port}/rest/1/abcd1234efgh5678/",
+                     "--output", "prometheus", "--prometheus-file", str(target))
+    assert (run.code, run.stdout, run.stderr) == (3, "", "")
+    label = {"portal": f"127.0.0.1:{port}"}
+    assert prometheus_of(target.read_text()) == {"bx24_sip_up": (label, 0),
+                                                  "bx24_sip_check_state": (label, 3)}
+
+
+def test_paid_answer_without_free_minutes_is_judged_by_the_date(portal):
+    body = fake_portal.envelope({"PAID": True, "PAID_DATE_END": fake_portal.bitrix_date(
+        date.today() + timedelta(days=30))})
+    fake_portal.serve_reply(portal.server, fake_portal.Reply(200, json.dumps(body).encode()))
+    run = run_plugin("--webhook", portal.webhook, "-v")
+    assert run.code == 0
+    assert TIME.sub("time=T", run.lines[0]) == (
+        f"BX24_SIP OK - paid until {day(30)} (30 days left) | days_left=30;7:;3: "
+        "paid=1;;;0;1 time=T")
+    assert run.lines[2] == f"paid: yes, free minutes: not reported, paid until: {day(30)}"
+    document = json_of(run_plugin("--webhook", portal.webhook, "--output", "json"))
+    assert (document["state"], document["free_minutes"], document["days_left"]) == ("OK", None, 30)
+    metrics = prometheus_of(run_plugin("--webhook", portal.webhook, "--output", "prometheus").stdout)
+    assert "bx24_sip_free_call_seconds" not in metrics
+    assert metrics["bx24_sip_paid"][1] == 1

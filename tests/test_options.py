@@ -10,7 +10,7 @@ from conftest import SCRIPT, assert_output, run_plugin
 
 from check_bx24_sip import __version__
 
-HOOK = "https://portal.example/rest/1/abc123/"
+HOOK = "https://portal.example/rest/1/abc123def456ghi7/"
 
 
 def assert_unknown(run, summary: str) -> None:
@@ -25,16 +25,16 @@ def assert_unknown(run, summary: str) -> None:
      "give exactly one webhook source, not --webhook, --webhook-file"),
     (["--webhook-file", "/nonexistent/hook"], {},
      "cannot read --webhook-file /nonexistent/hook: No such file or directory"),
-    (["--webhook", "portal.example/rest/1/abc/"], {},
+    (["--webhook", "portal.example/rest/1/abcd1234efgh5678/"], {},
      "the webhook must be an http(s) URL like https://PORTAL/rest/USER_ID/CODE/"),
     (["--webhook", "https://portal.example/rest/abc/"], {},
      "the webhook URL must look like https://PORTAL/rest/USER_ID/CODE/"),
     (["--webhook", "https://portal.example/rest/one/abc/"], {},
      "the webhook URL must look like https://PORTAL/rest/USER_ID/CODE/"),
-    (["--webhook", "https://u:p@portal.example/rest/1/abc/"], {},
+    (["--webhook", "https://u:p@portal.example/rest/1/abcd1234efgh5678/"], {},
      "the webhook URL must have no user:password@, ?query or #fragment; "
      "expected https://PORTAL/rest/USER_ID/CODE/"),
-    (["--webhook", "https://portal.example:http/rest/1/abc/"], {},
+    (["--webhook", "https://portal.example:http/rest/1/abcd1234efgh5678/"], {},
      "the webhook is not a URL; expected https://PORTAL/rest/USER_ID/CODE/"),
     (["--webhook", HOOK, "-w", "2", "-c", "3"], {},
      "--warning-days (2) must not be below --critical-days (3)"),
@@ -57,6 +57,16 @@ def assert_unknown(run, summary: str) -> None:
     (["--webhook", HOOK, "--bogus"], {}, "unrecognized arguments: --bogus (see --help)"),
     (["--webhook", HOOK, "positional"], {}, "unrecognized arguments: positional (see --help)"),
     ([HOOK], {}, "unrecognized arguments: <URL> (see --help)"),
+    (["--webhook", HOOK, "--webhook", HOOK], {},
+     "--webhook is given twice: give exactly one webhook source"),
+    (["--webhook-file", "/a", "--webhook-file=/b"], {},
+     "--webhook-file is given twice: give exactly one webhook source"),
+    (["--webhook", "https://my portal.example/rest/1/abc123def456ghi7/", "--unreachable",
+      "critical"], {},
+     "the webhook's host name is not valid; expected https://PORTAL/rest/USER_ID/CODE/"),
+    (["--webhook", "https://portal.example/rest/1/abc/"], {},
+     "the webhook code is 3 characters long; Bitrix24's are 16 (at least 8 are needed): "
+     "copy the whole webhook URL"),
 ], ids=lambda value: None)
 def test_bad_calls_are_one_unknown_line(args, env, summary):
     assert_unknown(run_plugin(*args, env=env), summary)
@@ -108,5 +118,5 @@ def test_webhook_file_that_never_delivers_ends_at_the_deadline(tmp_path):
     fifo = tmp_path / "webhook"
     os.mkfifo(fifo)
     run = run_plugin("--webhook-file", str(fifo), "-t", "1")
-    assert_unknown(run, f"--webhook-file {fifo} could not be read within 1s")
+    assert_unknown(run, f"--webhook-file {fifo} could not be read within the 1s timeout")
     assert run.seconds < 3

@@ -39,7 +39,8 @@ statuses = st.sampled_from([200, 200, 200, 301, 400, 401, 403, 404, 429, 500, 50
 @settings(max_examples=400, deadline=None)
 @given(body=bodies, status=statuses)
 def test_interpret_gives_a_status_or_a_named_failure(body, status):
-    answer = check_bx24_sip.Answer(status, "application/json", None, body, 0.01)
+    answer = check_bx24_sip.Answer("https://p/rest/1/abcd1234efgh5678/m.json", status,
+                                    "application/json", None, body, 0.01)
     try:
         result = check_bx24_sip.interpret(answer)
     except check_bx24_sip.CheckFailure as failure:

@@ -22,7 +22,7 @@ ANSWER_SCENARIOS = ["insufficient-scope", "access-denied", "invalid-credentials"
 
 def assert_hidden(run, secret: str, flag: str = "") -> None:
     assert run.code in (0, 1, 2, 3)
-    start = {"--output=json": '{"state": ', "--output=prometheus": "# HELP bx24_sip_up "}
+    start = {"--output=json": '{"state": ', "--output=prometheus": "# BX24_SIP "}
     assert run.stdout.startswith(start.get(flag, "BX24_SIP "))
     assert secret not in run.stdout
     assert secret not in run.stderr

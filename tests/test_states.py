@@ -156,7 +156,7 @@ def test_request_is_one_json_post_with_plugin_headers(portal):
 
 
 @pytest.mark.parametrize("suffix", ["", "profile.json", "voximplant.sip.connector.status.json",
-                                    "user.current"])
+                                    "user.current", "profile"])
 def test_webhook_forms_people_paste(portal, suffix):
     portal.serve("paid")
     url = portal.webhook.rstrip("/") + ("/" + suffix if suffix else "")
@@ -197,8 +197,11 @@ def test_webhook_from_environment_and_file(portal, tmp_path):
     env_run = run_plugin(env={"BX24_WEBHOOK": portal.webhook})
     secret_file = tmp_path / "webhook"
     secret_file.write_text(f"\n  \n{portal.webhook}\nignored second line\n")
+    bom_file = tmp_path / "webhook-from-notepad"
+    bom_file.write_text(f"{portal.webhook}\r\n", encoding="utf-8-sig")  # BOM and CRLF
+    bom_run = run_plugin("--webhook-file", str(bom_file))
     file_run = run_plugin("--webhook-file", str(secret_file))
-    for run in (env_run, file_run):
+    for run in (env_run, file_run, bom_run):
         assert_output(run, 0, f"BX24_SIP OK - paid until {day(30)} (30 days left)"
                               f" | days_left=30;7:;3: {PAID_PERF}")
 
@@ -210,7 +213,7 @@ def test_verbose_adds_detail_lines_after_the_status_line(portal):
     assert TIME.sub("time=T", run.lines[0]) == (
         f"BX24_SIP WARNING - paid until {day(5)}, 5 days left | days_left=5;7:;3: {PAID_PERF}")
     assert re.fullmatch(r"127\.0\.0\.1:\d+: HTTP 200, \d+ bytes in \d\.\d{3}s", run.lines[1])
-    assert run.lines[2] == f"paid: True, free minutes: 0, paid until: {day(5)}"
+    assert run.lines[2] == f"paid: yes, free minutes: 0, paid until: {day(5)}"
     assert len(run.lines) == 3
 
 
@@ -220,7 +223,7 @@ def test_very_verbose_adds_thresholds_and_the_answer(portal):
     assert run.code == 1
     assert run.lines[0].startswith("BX24_SIP WARNING - not paid, 5 free minutes left | ")
     assert run.lines[2:] == [
-        "paid: False, free minutes: 5, paid until: not reported",
+        "paid: no, free minutes: 5, paid until: not reported",
         "thresholds: WARNING below 9 days, CRITICAL below 3; unpaid: OK, WARNING below 10 free "
         "minutes, CRITICAL below 1",
         "answer: " + json.dumps(fake_portal.envelope({"FREE_MINUTES": 5, "PAID": False})),
@@ -256,3 +259,11 @@ def test_webhook_file_can_be_a_pipe_such_as_stdin(portal):
     run = run_plugin("--webhook-file", "/dev/stdin", stdin_text=portal.webhook + "\n")
     assert_output(run, 0, f"BX24_SIP OK - paid until {day(30)} (30 days left)"
                           f" | days_left=30;7:;3: {PAID_PERF}")
+
+
+def test_http_webhook_redirected_to_https_says_to_use_https(portal):
+    location = portal.webhook.replace("http://", "https://") + fake_portal.METHOD + ".json"
+    serve_reply(portal.server, Reply(301, b"", "text/html", {"Location": location}))
+    run = run_plugin("--webhook", portal.webhook)
+    assert_output(run, 3, "BX24_SIP UNKNOWN - the portal answers only over https (HTTP 301): "
+                          "use https:// in the webhook URL")

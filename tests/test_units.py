@@ -160,8 +160,11 @@ def test_failures_map_to_states():
 
 # ------------------------------------------------------------------ interpretation
 
-def answer(body: bytes, status: int = 200, location=None) -> Answer:
-    return Answer(status, "application/json", location, body, 0.01)
+ASKED = "https://p.bitrix24.ru/rest/1/abcd1234efgh5678/voximplant.sip.connector.status.json"
+
+
+def answer(body: bytes, status: int = 200, location=None, url: str = ASKED) -> Answer:
+    return Answer(url, status, "application/json", location, body, 0.01)
 
 
 def test_interpret_documented_example():
@@ -224,17 +227,26 @@ def test_redirects_name_only_the_host(location, message):
 
 # ------------------------------------------------------------------ options
 
+CODE = "abcd1234efgh5678"
+
+
 @pytest.mark.parametrize("url,base,host", [
-    ("https://p.bitrix24.ru/rest/1/abc/", "https://p.bitrix24.ru/rest/1/abc/", "p.bitrix24.ru"),
-    ("https://p.bitrix24.ru/rest/1/abc", "https://p.bitrix24.ru/rest/1/abc/", "p.bitrix24.ru"),
-    ("https://p.bitrix24.ru/rest/1/abc/profile.json", "https://p.bitrix24.ru/rest/1/abc/",
+    (f"https://p.bitrix24.ru/rest/1/{CODE}/", f"https://p.bitrix24.ru/rest/1/{CODE}/",
      "p.bitrix24.ru"),
-    ("  http://127.0.0.1:8080/rest/17/abc_-9/\n", "http://127.0.0.1:8080/rest/17/abc_-9/",
+    (f"https://p.bitrix24.ru/rest/1/{CODE}", f"https://p.bitrix24.ru/rest/1/{CODE}/",
+     "p.bitrix24.ru"),
+    (f"https://p.bitrix24.ru/rest/1/{CODE}/profile.json", f"https://p.bitrix24.ru/rest/1/{CODE}/",
+     "p.bitrix24.ru"),
+    (f"https://p.bitrix24.ru/rest/1/{CODE}/profile", f"https://p.bitrix24.ru/rest/1/{CODE}/",
+     "p.bitrix24.ru"),
+    ("  http://127.0.0.1:8080/rest/17/abc_-9xyz0/\n", "http://127.0.0.1:8080/rest/17/abc_-9xyz0/",
      "127.0.0.1:8080"),
-    ("https://crm.example.com/bitrix/rest/1/abc/", "https://crm.example.com/bitrix/rest/1/abc/",
-     "crm.example.com"),
-    ("https://[::1]:8443/rest/1/abc/", "https://[::1]:8443/rest/1/abc/", "[::1]:8443"),
-    ("https://[2001:db8::1]/rest/1/abc/", "https://[2001:db8::1]/rest/1/abc/", "[2001:db8::1]"),
+    (f"https://crm.example.com/bitrix/rest/1/{CODE}/",
+     f"https://crm.example.com/bitrix/rest/1/{CODE}/", "crm.example.com"),
+    (f"https://[::1]:8443/rest/1/{CODE}/", f"https://[::1]:8443/rest/1/{CODE}/", "[::1]:8443"),
+    (f"https://[2001:db8::1]/rest/1/{CODE}/", f"https://[2001:db8::1]/rest/1/{CODE}/",
+     "[2001:db8::1]"),
+    (f"https://портал.рф/rest/1/{CODE}/", f"https://портал.рф/rest/1/{CODE}/", "портал.рф"),
 ])
 def test_parse_webhook(url, base, host):
     hook = parse_webhook(url)
@@ -242,11 +254,49 @@ def test_parse_webhook(url, base, host):
     assert hook.method_url == base + "voximplant.sip.connector.status.json"
 
 
-@pytest.mark.parametrize("url", ["", "https://", "https://p/rest/1/", "https://p/1/abc/x/",
-                                 "https://p/rest/1/a+b/", "mailto:x@y", "https://p/rest/1/abc/#x"])
-def test_parse_webhook_rejects(url):
-    with pytest.raises(UsageError):
+SHAPE = "the webhook URL must look like https://PORTAL/rest/USER_ID/CODE/"
+BAD_HOST = "the webhook's host name is not valid; expected https://PORTAL/rest/USER_ID/CODE/"
+
+
+@pytest.mark.parametrize("url,message", [
+    ("", "the webhook must be an http(s) URL like https://PORTAL/rest/USER_ID/CODE/"),
+    ("https://", "the webhook must be an http(s) URL like https://PORTAL/rest/USER_ID/CODE/"),
+    ("https://p/rest/1/", SHAPE),
+    (f"https://p/1/{CODE}/x/", SHAPE),
+    (f"https://p/rest/1/{CODE}/user/get", SHAPE),
+    ("https://p/rest/1/a+b/", SHAPE),
+    ("mailto:x@y", "the webhook must be an http(s) URL like https://PORTAL/rest/USER_ID/CODE/"),
+    (f"https://p/rest/1/{CODE}/#x", "the webhook URL must have no user:password@, ?query or "
+                                    "#fragment; expected https://PORTAL/rest/USER_ID/CODE/"),
+    (f"https://my portal.bitrix24.ru/rest/1/{CODE}/", BAD_HOST),
+    (f"https://portal<.ru/rest/1/{CODE}/", BAD_HOST),
+    (f"https://[fe80::zz]/rest/1/{CODE}/", "the webhook is not a URL; expected "
+                                           "https://PORTAL/rest/USER_ID/CODE/"),
+    ("https://p/rest/1/1234567/", "the webhook code is 7 characters long; Bitrix24's are 16 (at "
+                                  "least 8 are needed): copy the whole webhook URL"),
+])
+def test_parse_webhook_rejects(url, message):
+    with pytest.raises(UsageError) as raised:
         parse_webhook(url)
+    assert raised.value.message == message
+
+
+def test_shortest_code_accepted_has_eight_characters():
+    assert parse_webhook("https://p/rest/1/12345678/").secret == "12345678"
+
+
+@pytest.mark.parametrize("location,message", [
+    ("https://p.bitrix24.ru/rest/1/x/", "the portal answers only over https (HTTP 301): "
+                                        "use https:// in the webhook URL"),
+    ("https://other.bitrix24.ru/rest/1/x/", "the portal moved to other.bitrix24.ru (HTTP 301): "
+                                            "update the webhook URL"),
+    ("http://p.bitrix24.ru/elsewhere/", "the portal redirects (HTTP 301): check the webhook URL"),
+])
+def test_http_redirect_to_https_on_the_same_host_says_so(location, message):
+    asked = ASKED.replace("https://", "http://")
+    with pytest.raises(BadAnswer) as raised:
+        interpret(answer(b"", 301, location, url=asked))
+    assert raised.value.message == message
 
 
 @pytest.mark.parametrize("argv,count", [([], 0), (["-v"], 1), (["-vvv"], 3),
