@@ -1,0 +1,90 @@
+"""Mutation testing on a reproducible sample of mutants (not a test; run by hand).
+
+mutmut 2.x makes the mutants; this driver writes each one into check_bx24_sip.py itself, because
+the end-to-end tests run that file in a subprocess (mutmut 3's trampolines would be invisible
+there), runs the suite with -x, and restores the file. Run it in a separate checkout (a git
+worktree), never in the one you are editing:
+
+    git worktree add /tmp/mutants HEAD && cd /tmp/mutants
+    BX24_TEST_SCRIPT=file python tests/mutation_sample.py --sample 150 --seed 7
+
+It prints one line per surviving mutant (line number and the mutated line) and the score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TARGET = Path(__file__).resolve().parent.parent / "check_bx24_sip.py"
+# fast, pure tests first so that most mutants die in seconds; the daemons are left out
+SUITE = ["tests/test_units.py", "tests/test_options.py", "tests/test_states.py",
+         "tests/test_formats.py", "tests/test_failures.py", "tests/test_secret.py",
+         "tests/test_lines.py", "tests/test_properties.py", "tests/test_readme.py"]
+
+
+def all_mutants(source: str):
+    from mutmut import Context, RelativeMutationID, list_mutations
+
+    context = Context(source=source, filename=str(TARGET))
+    context.mutation_id = RelativeMutationID(line="%all%", index=-1, line_number=-1,
+                                             filename=str(TARGET))
+    return list_mutations(context)
+
+
+def mutant_source(source: str, mutation_id) -> str:
+    from mutmut import Context, mutate
+
+    context = Context(source=source, mutation_id=mutation_id, filename=str(TARGET))
+    mutated, count = mutate(context)
+    assert count == 1, mutation_id
+    return mutated
+
+
+def suite_passes(timeout: float) -> bool:
+    suite = [path for path in SUITE if (TARGET.parent / path).exists()]
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                               "-p", "no:randomly", *suite], cwd=TARGET.parent,
+                              capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False  # a mutant that hangs the suite is caught by it
+    return done.returncode == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sample", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    os.environ["BX24_TEST_SCRIPT"] = "file"
+    original = TARGET.read_text()
+    mutants = all_mutants(original)
+    chosen = sorted(random.Random(args.seed).sample(mutants, min(args.sample, len(mutants))),
+                    key=lambda m: m.line_number)
+    print(f"{len(mutants)} mutants, {len(chosen)} sampled (seed {args.seed})", flush=True)
+    survived, started = [], time.monotonic()
+    try:
+        for number, mutation_id in enumerate(chosen, 1):
+            TARGET.write_text(mutant_source(original, mutation_id))
+            if suite_passes(args.timeout):
+                survived.append(mutation_id)
+                print(f"survived line {mutation_id.line_number + 1}: {mutation_id.line.strip()}",
+                      flush=True)
+            if number % 10 == 0:
+                print(f"  {number}/{len(chosen)} in {time.monotonic() - started:.0f}s", flush=True)
+    finally:
+        TARGET.write_text(original)
+    killed = len(chosen) - len(survived)
+    print(f"killed {killed} of {len(chosen)}: {100 * killed / len(chosen):.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
