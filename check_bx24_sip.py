@@ -51,7 +51,7 @@ except ImportError as missing:  # pragma: no cover - exercised by a subprocess t
     )
     sys.exit(3)
 
-from nagiosplugin.state import Critical, Ok, Unknown, Warn
+from nagiosplugin.state import Critical, Ok, Unknown, Warn  # noqa: E402 - after the import guard
 
 METHOD = "voximplant.sip.connector.status"
 MAX_BODY = 1024 * 1024
@@ -817,7 +817,8 @@ class SipConnector(nagiosplugin.Resource):
             return
         self.details.append(describe_status(status))
         yield nagiosplugin.Metric("connector", status, context="connector")
-        yield from self.figures(status)
+        assert self.answer is not None  # read_status() got one
+        yield from self.figures(status, self.answer.elapsed)
 
     def read_status(self) -> ConnectorStatus:
         """One request; a second only when Bitrix24 says it is rate limited and time allows."""
@@ -838,7 +839,7 @@ class SipConnector(nagiosplugin.Resource):
                             f"{len(self.answer.body)} bytes in {self.answer.elapsed:.3f}s")
         return self.answer
 
-    def figures(self, status: ConnectorStatus):
+    def figures(self, status: ConnectorStatus, elapsed: float):
         if status.paid_until is not None:
             yield nagiosplugin.Metric("days_left", days_left(status.paid_until, self.today),
                                       context="days_left")
@@ -847,8 +848,7 @@ class SipConnector(nagiosplugin.Resource):
             yield nagiosplugin.Metric("free_minutes", status.free_minutes, min=0,
                                       context=minutes_context)
         yield nagiosplugin.Metric("paid", int(status.paid), min=0, max=1, context="plain")
-        yield nagiosplugin.Metric("time", f"{self.answer.elapsed:.3f}", "s", min=0,
-                                  context="plain")
+        yield nagiosplugin.Metric("time", f"{elapsed:.3f}", "s", min=0, context="plain")
 
 
 class ConnectorContext(nagiosplugin.Context):
@@ -928,7 +928,8 @@ class Outcome(NamedTuple):
 def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime) -> Outcome:
     """Collect the evaluated check into an Outcome."""
     resource = check.resources[0]
-    connector = check.results["connector"].metric.value
+    assert isinstance(resource, SipConnector)
+    connector = value_of(check, "connector")
     details = [(1, line) for line in resource.details]
     details.append((2, describe_thresholds(options.thresholds)))
     if resource.answer is not None:
@@ -940,12 +941,20 @@ def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime
         checked_at=checked_at,
         options=options,
         status=connector if isinstance(connector, ConnectorStatus) else None,
-        days_left=check.results["days_left"].metric.value if "days_left" in check.results else None,
+        days_left=value_of(check, "days_left"),
         elapsed=round(resource.answer.elapsed, 3) if resource.answer is not None else None,
         failure=connector if isinstance(connector, CheckFailure) else None,
         perfdata=tuple(check.perfdata),
         details=tuple(details),
     )
+
+
+def value_of(check: nagiosplugin.Check, name: str):
+    """The value of a metric the check evaluated, None if it has none of that name."""
+    if name not in check.results:
+        return None
+    metric = check.results[name].metric
+    return None if metric is None else metric.value
 
 
 def describe_thresholds(limits: Thresholds) -> str:
@@ -1122,10 +1131,9 @@ def main(argv: Optional[List[str]] = None, environ=None) -> int:
     """Entry point: every way out is stdout in the plugin's format and exit 0..3."""
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
-    try:
-        sys.stdout.reconfigure(errors="backslashreplace")
-    except AttributeError:  # pragma: no cover - a replaced stdout without reconfigure
-        pass
+    reconfigure = getattr(sys.stdout, "reconfigure", None)  # absent on a replaced stdout
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
     try:
         return run(argv, environ)
     except Exception as err:  # noqa: BLE001 - the last resort: a bug in parsing or printing

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Dict
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE.parent / "check_bx24_sip.py"
@@ -47,9 +48,8 @@ def main() -> int:
 
     import logging
 
-    from pytest_httpserver import HTTPServer
-
     import fake_portal
+    from pytest_httpserver import HTTPServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     installed = Path(sys.executable).parent / "check_bx24_sip"
@@ -65,7 +65,7 @@ def main() -> int:
         "plugin": [str(installed), *webhook],
         "file": [sys.executable, str(SCRIPT), *webhook],
     }
-    runs = {name: [] for name in commands}
+    runs: Dict[str, list] = {name: [] for name in commands}
     try:
         for command in commands.values():  # warm the page and bytecode caches once
             measure(command)

@@ -80,7 +80,8 @@ def assert_output(run: Run, code: int, expected_line: str) -> None:
     assert run.stdout.count("\n") == 1, run.stdout
     assert TIME.sub("time=T", run.first_line) == expected_line
     if "time=T" in expected_line:
-        assert 0 <= float(TIME.search(run.first_line).group(1)) < 5
+        measured = TIME.search(run.first_line)
+        assert measured is not None and 0 <= float(measured.group(1)) < 5
 
 
 # --unreachable arguments and the state they give a portal that cannot be reached

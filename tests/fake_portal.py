@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from time import sleep
 from datetime import date, datetime, time, timedelta, timezone
+from time import sleep
 from typing import Callable, Dict, NamedTuple, Optional
 
 USER_ID = "1"

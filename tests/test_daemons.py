@@ -27,10 +27,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple
 
+import fake_portal
 import pytest
 from conftest import REPORT, SCRIPT, day
-
-import fake_portal
 
 REPO = SCRIPT.parent
 PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -256,11 +255,14 @@ object PerfdataWriter "perfdata" {{
   service_perfdata_path = "{root}/spool/perfdata/service-perfdata"
   host_temp_path = "{root}/spool/tmp/host-perfdata"
   host_perfdata_path = "{root}/spool/perfdata/host-perfdata"
-  service_format_template = "HOST::$host.name$\\tSTATE::$service.state$\\tSTATEID::$service.state_id$\\tOUTPUT::$service.output$\\tPERFDATA::$service.perfdata$"
+  service_format_template = {template}
   rotation_interval = 1s
 }}
 object GraphiteWriter "graphite" {{ host = "127.0.0.1"; port = {graphite} }}
 """
+
+PERFDATA_TEMPLATE = ('"HOST::$host.name$\\tSTATE::$service.state$\\tSTATEID::$service.state_id$'
+                     '\\tOUTPUT::$service.output$\\tPERFDATA::$service.perfdata$"')
 
 ICINGA_HOST = """
 object Host "{name}" {{
@@ -291,7 +293,9 @@ def validate_icinga(config: Path, root: Path) -> str:
 
 
 def service_count(validation: str) -> int:
-    return int(re.search(r"Instantiated (\d+) Services?\.", validation).group(1))
+    found = re.search(r"Instantiated (\d+) Services?\.", validation)
+    assert found is not None, validation
+    return int(found.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +319,8 @@ def icinga(tmp_path_factory, portals, plugin_dir):
         hosts.append(ICINGA_HOST.format(name=portal.host, vars=variables))
     config = root / "etc" / "icinga2.conf"
     config.write_text(ICINGA_CONFIG.format(plugins=plugin_dir, repo=REPO, root=root,
-                                           graphite=sink.port) + "".join(hosts))
+                                           graphite=sink.port, template=PERFDATA_TEMPLATE)
+                      + "".join(hosts))
     started = time.monotonic()
     validation = validate_icinga(config, root)
     validated = time.monotonic() - started

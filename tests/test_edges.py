@@ -12,15 +12,21 @@ import time
 from datetime import date, datetime, timezone
 from types import SimpleNamespace
 
+import fake_portal
 import pytest
 from conftest import assert_output, day, run_plugin
+from fake_portal import Reply, serve_reply
 from test_failures import tls_portal  # noqa: F401 - a fixture
 from werkzeug import Response
 
-import fake_portal
-from check_bx24_sip import (BadAnswer, Outcome, internal_error, parse_paid_date, render_json,
-                            render_prometheus)
-from fake_portal import Reply, serve_reply
+from check_bx24_sip import (
+    BadAnswer,
+    Outcome,
+    internal_error,
+    parse_paid_date,
+    render_json,
+    render_prometheus,
+)
 
 PAID_OK = (f"BX24_SIP OK - paid until {day(30)} (30 days left) | days_left=30;7:;3: "
            "free_minutes=0;;;0 paid=1;;;0;1 time=T")

@@ -6,13 +6,12 @@ import socket
 import ssl
 import time
 
+import fake_portal
 import pytest
 from conftest import UNREACHABLE_STATES, assert_output, day, run_plugin
-from werkzeug import Response
-from netns import netns_prefix
-
-import fake_portal
 from fake_portal import SECRET
+from netns import netns_prefix
+from werkzeug import Response
 
 
 def free_port() -> int:

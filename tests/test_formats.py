@@ -10,11 +10,11 @@ import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 
+import fake_portal
 import pytest
 from conftest import TIME, day, run_plugin
 from test_failures import drip, free_port
 
-import fake_portal
 from check_bx24_sip import __version__
 
 parser = pytest.importorskip("prometheus_client.parser", reason="the test extra has prometheus-client")
@@ -252,6 +252,7 @@ PROMTOOL = shutil.which("promtool")
 
 def promtool_verdict(text: str) -> str:
     """What Prometheus' own linter says of an exposition: empty when it has nothing to say."""
+    assert PROMTOOL is not None
     done = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
                           text=True, timeout=60)
     return f"exit {done.returncode}: {done.stdout}{done.stderr}".strip()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 
+import fake_portal
 from conftest import run_plugin
+from fake_portal import Reply, serve_reply
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import check_bx24_sip
-import fake_portal
-from fake_portal import Reply, serve_reply
 
 FIRST_LINE = re.compile(r"BX24_SIP (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+( \| [^\n]+)?")
 STATE_CODES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}

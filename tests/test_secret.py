@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import secrets
 
+import fake_portal
 import pytest
 from conftest import run_plugin
+from fake_portal import Reply, serve_reply
 from netns import netns_available, netns_prefix
 from test_failures import drip, free_port
 
 import check_bx24_sip
-import fake_portal
-from fake_portal import Reply, serve_reply
 
 ANSWER_SCENARIOS = ["insufficient-scope", "access-denied", "invalid-credentials", "no-auth-found",
                     "method-not-found", "query-limit", "operation-time-limit", "controller-down",

@@ -8,14 +8,13 @@ import shutil
 import sys
 from datetime import date, timedelta, timezone
 
+import fake_portal
 import pytest
 from conftest import SCRIPT, TIME, assert_output, day, run_plugin
+from fake_portal import Reply, serve_reply
 from werkzeug import Response
 
-import fake_portal
 from check_bx24_sip import __version__
-from fake_portal import Reply, serve_reply
-
 
 PAID_PERF = "free_minutes=0;;;0 paid=1;;;0;1 time=T"
 

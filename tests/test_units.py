@@ -7,10 +7,24 @@ from datetime import date
 import pytest
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-from check_bx24_sip import (Answer, BadAnswer, ConnectorStatus, PortalRefused, Thresholds,
-                            Unreachable, UsageError, coerce_minutes, coerce_paid, days_left,
-                            failure_state, interpret, judge, parse_paid_date, parse_webhook,
-                            requested_verbosity)
+from check_bx24_sip import (
+    Answer,
+    BadAnswer,
+    ConnectorStatus,
+    PortalRefused,
+    Thresholds,
+    Unreachable,
+    UsageError,
+    coerce_minutes,
+    coerce_paid,
+    days_left,
+    failure_state,
+    interpret,
+    judge,
+    parse_paid_date,
+    parse_webhook,
+    requested_verbosity,
+)
 
 TODAY = date(2026, 11, 28)
 LIMITS = Thresholds()
