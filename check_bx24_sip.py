@@ -1081,6 +1081,8 @@ def emit(outcome: Outcome, output: str, prometheus_file: Optional[str], verbose:
         except OSError as err:
             failure = OutputError(f"cannot write --prometheus-file {prometheus_file}: "
                                   f"{err.strerror or err}")
+            if outcome.failure is not None:  # the first reason is the one to fix first
+                failure = OutputError(f"{outcome.summary}; also {failure.message}")
             outcome = outcome._replace(state=Unknown, summary=failure.message, failure=failure)
             output = "nagios" if output == "prometheus" else output
         else:

@@ -25,7 +25,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple
+from typing import Dict, List, NamedTuple, Optional
 
 import fake_portal
 import pytest
@@ -45,12 +45,33 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+SBIN = ("/usr/sbin", "/sbin")  # where Debian puts the daemons; often not on a user's PATH
+
+
+def find_daemon(*names: str) -> Optional[str]:
+    """The daemon's binary on PATH or in the sbin folders."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
+    for name in names:
+        found = shutil.which(name, path=search)
+        if found:
+            return found
+    return None
+
+
+def searched(*names: str) -> str:
+    return f"no {' or '.join(names)} on PATH or in {', '.join(SBIN)}"
+
+
 def require_system_python() -> None:
     found = subprocess.run(["env", f"PATH={PLAIN_PATH}", "python3", "-c",
                             "import nagiosplugin, requests"], capture_output=True)
     require(found.returncode == 0,
             "the daemons run the plugin with the system python3, which lacks nagiosplugin or "
             "requests (apt install python3-nagiosplugin python3-requests)")
+
+
+ICINGA2 = find_daemon("icinga2")
+NAGIOS = find_daemon("nagios4", "nagios")
 
 
 class Portal(NamedTuple):
@@ -284,8 +305,9 @@ def icinga_constants(root: Path) -> List[str]:
 
 def validate_icinga(config: Path, root: Path) -> str:
     """icinga2 daemon -C; returns its output, fails the test on an error or a critical line."""
+    assert ICINGA2 is not None
     validation = subprocess.run(
-        ["icinga2", "daemon", "-C", "-c", str(config), *icinga_constants(root)],
+        [ICINGA2, "daemon", "-C", "-c", str(config), *icinga_constants(root)],
         capture_output=True, text=True, env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
     assert validation.returncode == 0, validation.stdout + validation.stderr
     assert "critical/" not in validation.stdout
@@ -301,7 +323,8 @@ def service_count(validation: str) -> int:
 @pytest.fixture(scope="module")
 def icinga(tmp_path_factory, portals, plugin_dir):
     """Run Icinga 2 once for all portals; yields what the tests read back."""
-    require(shutil.which("icinga2") is not None, "Icinga 2 is not installed (apt install icinga2-bin)")
+    require(ICINGA2 is not None, f"Icinga 2 is not installed: {searched('icinga2')} "
+                                 "(apt install icinga2-bin)")
     require_system_python()
     urls, codes = portals
     root = tmp_path_factory.mktemp("icinga2")
@@ -324,7 +347,7 @@ def icinga(tmp_path_factory, portals, plugin_dir):
     started = time.monotonic()
     validation = validate_icinga(config, root)
     validated = time.monotonic() - started
-    daemon = Daemon(["icinga2", "daemon", "-c", str(config), *icinga_constants(root)],
+    daemon = Daemon([ICINGA2, "daemon", "-c", str(config), *icinga_constants(root)],
                     root / "console.log")
     try:
         # metrics of checks that end before the writer has connected would be dropped
@@ -363,9 +386,9 @@ def test_icinga_validates_the_shipped_configuration(icinga):
 
 def test_icinga_accepts_the_file_in_debians_stock_configuration(tmp_path):
     """The README's setup: the file dropped into conf.d of the packaged configuration."""
-    require(shutil.which("icinga2") is not None and Path("/etc/icinga2/icinga2.conf").exists(),
-            "Icinga 2 and its packaged /etc/icinga2 are not installed (apt install icinga2-bin "
-            "icinga2-common)")
+    require(ICINGA2 is not None and Path("/etc/icinga2/icinga2.conf").exists(),
+            f"Icinga 2 and its packaged /etc/icinga2 are not installed: {searched('icinga2')}, or "
+            "no /etc/icinga2/icinga2.conf (apt install icinga2-bin icinga2-common)")
     etc = tmp_path / "etc"
     shutil.copytree("/etc/icinga2", etc, symlinks=True)
     for folder in ("lib", "log", "cache", "run", "spool"):
@@ -515,8 +538,10 @@ def status_blocks(status_dat: Path, kind: str) -> List[Dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def nagios(tmp_path_factory, portals, plugin_dir):
-    binary = shutil.which("nagios4") or shutil.which("nagios")
-    require(binary is not None, "Nagios 4 is not installed (apt install nagios4-core)")
+    binary = NAGIOS
+    require(binary is not None, f"Nagios 4 is not installed: {searched('nagios4', 'nagios')} "
+                                "(apt install nagios4-core)")
+    assert binary is not None
     require_system_python()
     urls, codes = portals
     root = tmp_path_factory.mktemp("nagios4")
@@ -587,3 +612,51 @@ def test_nagios_never_logs_or_stores_the_secret(nagios):
     assert (root / "var" / "nagios.debug").stat().st_size > 0
     for host, code in nagios["codes"].items():
         assert files_holding(root, code) == [f"secrets/{host}.url"]
+
+
+STOCK_NAGIOS = Path("/etc/nagios4/nagios.cfg")
+
+
+def readme_block(language: str) -> str:
+    text = (REPO / "README.md").read_text()
+    return text.split(f"```{language}\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+@pytest.mark.parametrize("example", ["contrib/nagios/bx24_sip_example.cfg", "README.md"])
+def test_nagios_accepts_the_examples_in_debians_stock_configuration(example):
+    """As the README says: the files dropped into /etc/nagios4/conf.d of the packaged, unchanged
+    configuration, then `nagios4 -v /etc/nagios4/nagios.cfg`. The files are removed again."""
+    require(NAGIOS is not None and STOCK_NAGIOS.exists(),
+            f"Nagios 4 and its packaged {STOCK_NAGIOS} are not installed: "
+            f"{searched('nagios4', 'nagios')}, or no {STOCK_NAGIOS} (apt install nagios4-core)")
+    require(os.access("/etc/nagios4/conf.d", os.W_OK), "/etc/nagios4/conf.d is not writable "
+                                                      "(run as root)")
+    text = readme_block("nagios") if example == "README.md" else (REPO / example).read_text()
+    placed = [Path("/etc/nagios4/conf.d/zz-bx24-test-command.cfg"),
+              Path("/etc/nagios4/conf.d/zz-bx24-test-portal.cfg")]
+    assert not any(path.exists() for path in placed)
+    stock = validate_stock_nagios()
+    try:
+        shutil.copy(REPO / "contrib" / "nagios" / "check_bx24_sip.cfg", placed[0])
+        placed[1].write_text(text)
+        with_portal = validate_stock_nagios()
+    finally:
+        for path in placed:
+            path.unlink(missing_ok=True)
+    assert nagios_services(with_portal) == nagios_services(stock) + 1
+
+
+def validate_stock_nagios() -> str:
+    assert NAGIOS is not None
+    validation = subprocess.run([NAGIOS, "-v", str(STOCK_NAGIOS)], capture_output=True,
+                                text=True, env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
+    assert validation.returncode == 0, validation.stdout
+    assert "Total Warnings: 0" in validation.stdout
+    assert "Total Errors:   0" in validation.stdout
+    return validation.stdout
+
+
+def nagios_services(validation: str) -> int:
+    found = re.search(r"Checked (\d+) services\.", validation)
+    assert found is not None, validation
+    return int(found.group(1))
