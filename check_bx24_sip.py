@@ -29,7 +29,7 @@ import time
 import traceback
 import warnings
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
 __version__ = "1.0.0"
@@ -115,9 +115,8 @@ class Webhook(NamedTuple):
     host: str  # what messages may name
     secret: str  # the code; never printed
 
-    @property
-    def method_url(self) -> str:
-        return f"{self.base}{METHOD}.json"
+    def url_for(self, method: str) -> str:
+        return f"{self.base}{method}.json"
 
 
 class Thresholds(NamedTuple):
@@ -137,6 +136,8 @@ class Options(NamedTuple):
     deadline: "Deadline"
     output: str = "nagios"
     prometheus_file: Optional[str] = None
+    check: str = "connector"
+    lines: Tuple[str, ...] = ()  # --line ids, reg150907 form
 
 
 WEBHOOK_SHAPE = "https://PORTAL/rest/USER_ID/CODE/"
@@ -269,7 +270,8 @@ def build_parser():
         epilog=(
             "Thresholds are lower bounds: WARNING when FEWER than N days (minutes) remain; "
             "exactly N is OK. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. "
-            "Perfdata: days_left, free_minutes, paid, time."
+            "Perfdata: days_left, free_minutes, paid, time; with lines: lines, "
+            "lines_registered, lines_pending, lines_failed."
         ),
         allow_abbrev=False,
     )
@@ -280,6 +282,15 @@ def build_parser():
                         help=f"inbound webhook, {WEBHOOK_SHAPE}")
     source.add_argument("--webhook-file", metavar="PATH", action=Once,
                         help="read the webhook URL from the first non-empty line")
+    what = parser.add_argument_group("what to check")
+    what.add_argument("--check", choices=("connector", "lines", "all"), default="connector",
+                      help="connector: is the SIP connector paid (one request); lines: are the "
+                           "cloud PBX SIP lines registered; all: both, the worse state wins "
+                           "(default connector)")
+    what.add_argument("--line", metavar="ID", action="append", type=line_id, default=[],
+                      help="with --check lines/all: check only this cloud PBX line (reg150907 or "
+                           "150907; repeatable); default: every cloud PBX line. Bitrix24 takes "
+                           "0.5-1 s per line: give -t at least 5 + 1 per line")
     limits = parser.add_argument_group("thresholds")
     limits.add_argument("-w", "--warning-days", type=_count, default=7, metavar="N",
                         help="WARNING when fewer than N days of paid time remain (default 7)")
@@ -357,6 +368,8 @@ def parse_options(argv: List[str], environ, started: float) -> Options:
         args.warning_days, args.critical_days, args.warning_minutes, args.critical_minutes,
         STATES[args.unpaid],
     )
+    if args.line and args.check == "connector":
+        raise UsageError("--line needs --check lines or --check all")
     deadline = Deadline(args.timeout, started)
     return Options(
         webhook=within_deadline(deadline, lambda: read_sources(args, environ),
@@ -368,6 +381,8 @@ def parse_options(argv: List[str], environ, started: float) -> Options:
         deadline=deadline,
         output=args.output,
         prometheus_file=args.prometheus_file,
+        check=args.check,
+        lines=tuple(dict.fromkeys(args.line)),  # each line once, in the order given
     )
 
 
@@ -446,14 +461,21 @@ def within_deadline(deadline: Deadline, work, late: CheckFailure):
     return outcome["value"]
 
 
-def post_once(session, webhook: Webhook, deadline: Deadline, verify) -> Answer:
-    """One POST of {} with the body capped at MAX_BODY; transport errors become Unreachable."""
+class Request(NamedTuple):
+    """One POST: the method's URL (it holds the secret) and the JSON body."""
+
+    url: str
+    body: bytes
+
+
+def post_once(session, request: Request, host: str, deadline: Deadline, verify) -> Answer:
+    """One POST with the body capped at MAX_BODY; transport errors become Unreachable."""
     started = time.monotonic()
     wait = max(deadline.remaining(), 0.001)
     try:
         response = session.post(
-            webhook.method_url,
-            data=b"{}",
+            request.url,
+            data=request.body,
             headers={
                 "Content-Type": "application/json",
                 "Accept": "application/json",
@@ -468,9 +490,9 @@ def post_once(session, webhook: Webhook, deadline: Deadline, verify) -> Answer:
         with response:
             body = read_capped(response)
     except requests.RequestException as exc:
-        raise Unreachable(describe_transport_error(exc, webhook.host, deadline)) from exc
+        raise Unreachable(describe_transport_error(exc, host, deadline)) from exc
     return Answer(
-        url=webhook.method_url,
+        url=request.url,
         status=response.status_code,
         content_type=response.headers.get("Content-Type", ""),
         location=response.headers.get("Location"),
@@ -539,14 +561,61 @@ def exception_chain(exc) -> Iterator[BaseException]:
         todo.extend([link.__cause__, link.__context__, getattr(link, "reason", None), *link.args])
 
 
-def fetch(webhook: Webhook, deadline: Deadline, verify) -> Answer:
+def fetch(request: Request, host: str, deadline: Deadline, verify) -> Answer:
     """One HTTP request to the portal."""
     with requests.Session() as session:
         # Proxies come from the standard variables; the rest of trust_env (~/.netrc credentials,
         # REQUESTS_CA_BUNDLE) is not for a monitoring check and costs an import and a file read.
         session.trust_env = False
-        session.proxies = requests.utils.get_environ_proxies(webhook.method_url)
-        return post_once(session, webhook, deadline, verify)
+        session.proxies = requests.utils.get_environ_proxies(request.url)
+        return post_once(session, request, host, deadline, verify)
+
+
+class Bitrix24:
+    """The portal's REST API as the check uses it: single methods and batches of them, all under
+    one deadline, each retried once when Bitrix24 says it is rate limited and time allows.
+    Every answer is kept, for -v and for the request time."""
+
+    def __init__(self, options: Options):
+        self.options = options
+        self.answers: List[Answer] = []
+
+    def call(self, method: str, read, body: bytes = b"{}"):
+        """POST one method (or batch) and read the answer with `read`."""
+        request = Request(self.options.webhook.url_for(method), body)
+        try:
+            return read(self.post(request))
+        except PortalRefused as refused:
+            if not refused.rate_limited or self.options.deadline.remaining() <= RATE_LIMIT_PAUSE + 1:
+                raise
+        time.sleep(RATE_LIMIT_PAUSE)
+        return read(self.post(request))
+
+    def batch(self, commands: Dict[str, str]) -> "BatchAnswer":
+        """Up to 50 commands in one request; their results and errors, by key."""
+        import json
+
+        return self.call("batch", interpret_batch, json.dumps({"halt": 0, "cmd": commands}).encode())
+
+    def post(self, request: Request) -> Answer:
+        options = self.options
+        host, deadline = options.webhook.host, options.deadline
+        answer = within_deadline(deadline, lambda: fetch(request, host, deadline, options.verify),
+                                 late=Unreachable(no_answer_in_time(host, deadline)))
+        self.answers.append(answer)
+        return answer
+
+    @property
+    def elapsed(self) -> Optional[float]:
+        """Seconds spent in requests that were answered; None when none was."""
+        return round(sum(a.elapsed for a in self.answers), 3) if self.answers else None
+
+    def details(self) -> Tuple[List[str], List[str]]:
+        """For -v a line per request, for -vv each answer's body."""
+        host = self.options.webhook.host
+        return ([f"{host}: HTTP {a.status}, {len(a.body)} bytes in {a.elapsed:.3f}s"
+                 for a in self.answers],
+                [f"answer: {clean(a.body.decode('utf-8', 'replace'), 300)}" for a in self.answers])
 
 
 # --------------------------------------------------------------------------- interpretation
@@ -578,6 +647,11 @@ ERROR_HINTS = {
 
 def interpret(answer: Answer) -> ConnectorStatus:
     """Turn an HTTP answer into a ConnectorStatus, or raise the failure it shows."""
+    return parse_result(read_result(answer))
+
+
+def read_result(answer: Answer):
+    """The 'result' of a successful answer, or the failure the answer shows instead."""
     if 300 <= answer.status < 400:
         raise BadAnswer(describe_redirect(answer))
     payload = decode_json(answer)
@@ -587,7 +661,7 @@ def interpret(answer: Answer) -> ConnectorStatus:
         raise BadAnswer(f"HTTP {answer.status} without a Bitrix24 error code")
     if "result" not in payload:
         raise BadAnswer("the answer has no 'result': is this a Bitrix24 REST endpoint?")
-    return parse_result(payload["result"])
+    return payload["result"]
 
 
 def describe_redirect(answer: Answer) -> str:
@@ -748,6 +822,138 @@ def describe_value(value) -> str:
     return f"a JSON {json_type(value)}"
 
 
+# --------------------------------------------------------------------------- SIP lines: interpretation
+
+
+MAX_BATCH = 50  # commands per batch request; Bitrix24 refuses more (ERROR_BATCH_LENGTH_EXCEEDED)
+CLOUD_LINE = re.compile(r"reg(\d+)")  # a cloud PBX line: Bitrix24 registers on the PBX
+OFFICE_LINE = re.compile(r"sip\d+")  # an office PBX line: the PBX registers on Bitrix24
+
+
+class BatchAnswer(NamedTuple):
+    """A batch's results and per-command errors, each keyed by the command's key."""
+
+    results: dict
+    errors: dict
+
+    def get(self, key: str, status: int = 200):
+        """One command's result, or the failure Bitrix24 gave for it.
+
+        Errors inside a batch carry no HTTP status; `status` is the one the method's own
+        errors have when it is called alone.
+        """
+        if key in self.errors:
+            error = self.errors[key]
+            raise portal_error(error if isinstance(error, dict) else {}, status)
+        if key not in self.results:
+            raise BadAnswer(f"the batch answer has no result for '{key}'")
+        return self.results[key]
+
+
+def interpret_batch(answer: Answer) -> BatchAnswer:
+    """A batch answer: HTTP 200 even when commands failed; an empty map comes as a list []."""
+    outer = read_result(answer)
+    if not isinstance(outer, dict):
+        raise BadAnswer(f"the batch answer's 'result' is a JSON {json_type(outer)}, not an object")
+    return BatchAnswer(as_map(outer.get("result", []), "the batch answer's 'result'"),
+                       as_map(outer.get("result_error", []), "the batch answer's 'result_error'"))
+
+
+def as_map(value, what: str) -> dict:
+    """PHP writes an empty map as []."""
+    if isinstance(value, list) and not value:
+        return {}
+    if not isinstance(value, dict):
+        raise BadAnswer(f"{what} is a JSON {json_type(value)}, not an object")
+    return value
+
+
+def parse_line_list(value) -> Dict[str, str]:
+    """voximplant.line.get: line id -> display name ([] for a portal without lines)."""
+    lines = as_map(value, "the line list")
+    return {str(key): clean(name, 40) for key, name in lines.items()}
+
+
+def parse_default_line(value) -> Optional[str]:
+    """voximplant.line.outgoing.get: the id of the default outgoing line, if any."""
+    if value in ("", None, [], False):
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise BadAnswer(f"the default outgoing line is {describe_value(value)}, expected a line id")
+    return str(value)
+
+
+class SipLine(NamedTuple):
+    """A cloud PBX line and what Bitrix24 said of its registration."""
+
+    id: str  # reg150907
+    name: Optional[str]  # None: the line is not on the portal
+    default_outgoing: bool = False
+    status: Optional[str] = None  # success, error, in_progress, wait
+    sip_status_code: Optional[int] = None
+    error_message: str = ""
+    last_updated: Optional[str] = None
+    failure: Optional[CheckFailure] = None  # its status could not be read
+
+    @property
+    def reg_id(self) -> int:
+        return int(self.id[3:])
+
+
+def line_id(text: str) -> str:
+    """--line: reg150907 or 150907; office PBX lines have no registration state to check."""
+    value = text.strip().lower()
+    if value.isdigit():
+        value = f"reg{int(value)}"
+    if OFFICE_LINE.fullmatch(value):
+        raise UsageError(f"--line {clean(text, 30)} is an office PBX line: Bitrix24 has no "
+                         "registration state for it; name cloud PBX lines (regNNN)")
+    if not CLOUD_LINE.fullmatch(value):
+        raise UsageError(f"--line {clean(text, 30)} is not a cloud PBX line id: give regNNN or NNN "
+                         "as voximplant.line.get lists it")
+    return value
+
+
+def select_lines(listed: Dict[str, str], named: Tuple[str, ...],
+                 default: Optional[str]) -> List[SipLine]:
+    """The lines to check: those named with --line (listed or not), else every cloud line."""
+    chosen = named or tuple(key for key in listed if CLOUD_LINE.fullmatch(key))
+    return [SipLine(key, listed.get(key), key == default) for key in chosen]
+
+
+def status_batches(lines: List[SipLine]) -> List[Dict[str, str]]:
+    """voximplant.sip.status for each listed line, MAX_BATCH commands per request."""
+    commands = [(line.id, f"voximplant.sip.status?REG_ID={line.reg_id}")
+                for line in lines if line.name is not None]
+    return [dict(commands[i:i + MAX_BATCH]) for i in range(0, len(commands), MAX_BATCH)]
+
+
+def with_status(line: SipLine, batch: BatchAnswer) -> SipLine:
+    """The line with its registration state, or with the failure that hid it."""
+    try:
+        return line._replace(**parse_sip_status(batch.get(line.id)))
+    except CheckFailure as failure:
+        return line._replace(failure=failure)
+
+
+def parse_sip_status(value) -> dict:
+    """voximplant.sip.status: STATUS_RESULT, STATUS_CODE (a SIP code), ERROR_MESSAGE, LAST_UPDATED."""
+    if not isinstance(value, dict):
+        raise BadAnswer(f"its status is a JSON {json_type(value)}, not an object")
+    status = value.get("STATUS_RESULT")
+    if not isinstance(status, str) or not status:
+        raise BadAnswer(f"its STATUS_RESULT is {describe_value(status)}")
+    code = value.get("STATUS_CODE")
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)
+    return {
+        "status": clean(status, 30),
+        "sip_status_code": code if isinstance(code, int) and not isinstance(code, bool) else None,
+        "error_message": clean(value.get("ERROR_MESSAGE"), 60),
+        "last_updated": clean(value.get("LAST_UPDATED"), 30) or None,
+    }
+
+
 # --------------------------------------------------------------------------- verdict
 
 
@@ -792,6 +998,80 @@ def describe_status(status: ConnectorStatus) -> str:
             f"paid until: {status.paid_until or 'not reported'}")
 
 
+LINE_STATES = {"success": (Ok, "registered"), "in_progress": (Warn, "registration in progress"),
+               "wait": (Warn, "waiting to register")}
+
+
+def judge_line(line: SipLine):
+    """State and reason of one line: registered, pending, failed, or not known."""
+    if line.name is None:
+        return Critical, "not on the portal"
+    if line.failure is not None:
+        if (line.failure.code or "").lower() == "reg_id_not_found":
+            return Warn, "deleted while checking"
+        return Unknown, line.failure.message
+    if line.status in LINE_STATES:
+        return LINE_STATES[line.status]
+    if line.status == "error":
+        words = [] if line.sip_status_code is None else [f"SIP {line.sip_status_code}"]
+        words += [line.error_message] if line.error_message else []
+        return Critical, " ".join(words) or "registration failed"
+    return Unknown, f"unexpected status {describe_value(line.status)}"
+
+
+def describe_line(line: SipLine, reason: str) -> str:
+    """How the first line names a line: its name, id and whether it is the default one."""
+    if line.name is None:
+        return f"line {line.id} is {reason}"
+    default = ", default outgoing" if line.default_outgoing else ""
+    return f'"{line.name}" ({line.id}{default}): {reason}'
+
+
+def summarize_lines(lines: List[SipLine]) -> Tuple[nagiosplugin.state.ServiceState, str]:
+    """The worst line's state, and a sentence that names the lines that matter most first."""
+    if not lines:
+        return Warn, "no cloud PBX SIP lines to check"
+    judged = [(judge_line(line), line) for line in lines]
+    problems = [(state, reason, line) for (state, reason), line in judged if state != Ok]
+    if not problems:
+        return Ok, f"{plural(len(lines), 'SIP line')} registered"
+    problems.sort(key=lambda p: (not p[2].default_outgoing, -p[0].code))
+    named = [describe_line(line, reason) for _, reason, line in problems[:3]]
+    if len(problems) > 3:
+        named.append(f"and {len(problems) - 3} more")
+    noun = "SIP line" if len(lines) == 1 else "SIP lines"
+    sentence = f"{len(problems)} of {len(lines)} {noun} not registered: {'; '.join(named)}"
+    return max(state for state, _, _ in problems), sentence
+
+
+def line_counts(lines: List[SipLine]) -> Dict[str, int]:
+    """Registered, pending (not confirmed yet) and failed lines, for perfdata."""
+    counts = {"lines_registered": 0, "lines_pending": 0, "lines_failed": 0}
+    for line in lines:
+        state, _ = judge_line(line)
+        if state == Ok:
+            counts["lines_registered"] += 1
+        elif state == Warn:
+            counts["lines_pending"] += 1
+        elif state == Critical:
+            counts["lines_failed"] += 1
+    return counts
+
+
+def describe_line_detail(line: SipLine) -> str:
+    """The -v line of one SIP line: everything Bitrix24 said of it."""
+    state, reason = judge_line(line)
+    name = "" if line.name is None else f' "{line.name}"'
+    default = " (default outgoing)" if line.default_outgoing else ""
+    if line.name is None or line.failure is not None:
+        return f"{line.id}{name}{default}: {str(state).upper()}, {reason}"
+    code = "-" if line.sip_status_code is None else line.sip_status_code
+    message = f', "{line.error_message}"' if line.error_message else ""
+    updated = line.last_updated or "never"
+    return (f"{line.id}{name}{default}: {str(state).upper()}, status {line.status}, "
+            f"SIP {code}{message}, updated {updated}")
+
+
 def failure_state(failure: CheckFailure, unreachable) -> nagiosplugin.state.ServiceState:
     return unreachable if isinstance(failure, Unreachable) else Unknown
 
@@ -799,47 +1079,87 @@ def failure_state(failure: CheckFailure, unreachable) -> nagiosplugin.state.Serv
 # --------------------------------------------------------------------------- nagiosplugin
 
 
+class Sources:
+    """What the aspects read from the portal, each request made once.
+
+    `--check connector` asks the connector's method alone (one request, as in 1.0). The other
+    checks start with one batch (line list, default line, and in `all` the connector) that both
+    aspects read; the lines then need one batch of statuses per MAX_BATCH cloud lines.
+    """
+
+    def __init__(self, api: Bitrix24, check: str):
+        self.api = api
+        self.check = check
+        self._first: Union[BatchAnswer, CheckFailure, None] = None
+
+    def connector(self) -> ConnectorStatus:
+        if self.check == "connector":
+            return self.api.call(METHOD, interpret)
+        # the method alone answers its own errors with HTTP 400, which picks the same hint
+        return parse_result(self.first_batch().get("connector", status=400))
+
+    def first_batch(self) -> BatchAnswer:
+        if self._first is None:
+            commands = {"lines": "voximplant.line.get", "default": "voximplant.line.outgoing.get"}
+            if self.check == "all":
+                commands["connector"] = METHOD
+            try:
+                self._first = self.api.batch(commands)
+            except CheckFailure as failure:
+                self._first = failure  # the second aspect reports the same failure
+        if isinstance(self._first, CheckFailure):
+            raise self._first
+        return self._first
+
+    def lines(self, named: Tuple[str, ...]) -> List[SipLine]:
+        first = self.first_batch()
+        listed = parse_line_list(command_result(first, "lines", "cannot list the SIP lines"))
+        default = parse_default_line(
+            command_result(first, "default", "cannot read the default outgoing line"))
+        lines = select_lines(listed, named, default)
+        read: Dict[str, SipLine] = {}
+        batches = status_batches(lines)
+        for commands in batches:
+            try:
+                batch = self.api.batch(commands)
+            except Unreachable as late:
+                unread = sum(len(c) for c in batches) - len(read)
+                raise Unreachable(f"{late.message} ({plural(unread, 'SIP line status')} "
+                                  "still unread)") from None
+            read.update((line.id, with_status(line, batch)) for line in lines if line.id in commands)
+        return [read.get(line.id, line) for line in lines]
+
+
+def command_result(batch: BatchAnswer, key: str, what: str):
+    """A command the whole aspect depends on: its failure fails the aspect, saying which."""
+    try:
+        return batch.get(key)
+    except CheckFailure as failure:
+        raise type(failure)(f"{what}: {failure.message}", failure.code) from None
+
+
 class SipConnector(nagiosplugin.Resource):
     """Acquisition: the connector's status (or the failure) and the figures to graph."""
 
-    def __init__(self, options: Options, today: date):
-        self.options = options
-        self.deadline = options.deadline
+    def __init__(self, sources: Sources, today: date, timed: bool):
+        self.sources = sources
         self.today = today
-        self.answer: Optional[Answer] = None
+        self.timed = timed  # the time figure is the last aspect's
         self.details: List[str] = []
 
     def probe(self):
         try:
-            status = self.read_status()
+            status = self.sources.connector()
         except CheckFailure as failure:
             yield nagiosplugin.Metric("connector", failure, context="connector")
             return
         self.details.append(describe_status(status))
         yield nagiosplugin.Metric("connector", status, context="connector")
-        assert self.answer is not None  # read_status() got one
-        yield from self.figures(status, self.answer.elapsed)
+        yield from self.figures(status)
+        if self.timed:
+            yield time_metric(self.sources.api)
 
-    def read_status(self) -> ConnectorStatus:
-        """One request; a second only when Bitrix24 says it is rate limited and time allows."""
-        try:
-            return interpret(self.request())
-        except PortalRefused as refused:
-            if not refused.rate_limited or self.deadline.remaining() <= RATE_LIMIT_PAUSE + 1:
-                raise
-        time.sleep(RATE_LIMIT_PAUSE)
-        return interpret(self.request())
-
-    def request(self) -> Answer:
-        webhook = self.options.webhook
-        late = Unreachable(no_answer_in_time(webhook.host, self.deadline))
-        self.answer = within_deadline(
-            self.deadline, lambda: fetch(webhook, self.deadline, self.options.verify), late)
-        self.details.append(f"{webhook.host}: HTTP {self.answer.status}, "
-                            f"{len(self.answer.body)} bytes in {self.answer.elapsed:.3f}s")
-        return self.answer
-
-    def figures(self, status: ConnectorStatus, elapsed: float):
+    def figures(self, status: ConnectorStatus):
         if status.paid_until is not None:
             yield nagiosplugin.Metric("days_left", days_left(status.paid_until, self.today),
                                       context="days_left")
@@ -848,11 +1168,37 @@ class SipConnector(nagiosplugin.Resource):
             yield nagiosplugin.Metric("free_minutes", status.free_minutes, min=0,
                                       context=minutes_context)
         yield nagiosplugin.Metric("paid", int(status.paid), min=0, max=1, context="plain")
-        yield nagiosplugin.Metric("time", f"{elapsed:.3f}", "s", min=0, context="plain")
+
+
+class SipLines(nagiosplugin.Resource):
+    """Acquisition: the registration of the cloud PBX lines, and their counts to graph."""
+
+    def __init__(self, sources: Sources, named: Tuple[str, ...]):
+        self.sources = sources
+        self.named = named
+        self.details: List[str] = []
+
+    def probe(self):
+        try:
+            lines = self.sources.lines(self.named)
+        except CheckFailure as failure:
+            yield nagiosplugin.Metric("sip_lines", failure, context="sip_lines")
+            return
+        self.details += [describe_line_detail(line) for line in lines]
+        yield nagiosplugin.Metric("sip_lines", tuple(lines), context="sip_lines")
+        total = len(lines)
+        yield nagiosplugin.Metric("lines", total, min=0, context="plain")
+        for name, count in line_counts(lines).items():
+            yield nagiosplugin.Metric(name, count, min=0, max=total, context=name)
+        yield time_metric(self.sources.api)
+
+
+def time_metric(api: Bitrix24) -> nagiosplugin.Metric:
+    return nagiosplugin.Metric("time", f"{api.elapsed or 0:.3f}", "s", min=0, context="plain")
 
 
 class ConnectorContext(nagiosplugin.Context):
-    """Evaluation: the one place where a status or a failure becomes a state."""
+    """Evaluation: the one place where a connector status or a failure becomes a state."""
 
     def __init__(self, options: Options, today: date):
         super().__init__("connector")
@@ -861,19 +1207,37 @@ class ConnectorContext(nagiosplugin.Context):
 
     def evaluate(self, metric, resource):
         if isinstance(metric.value, CheckFailure):
-            state = failure_state(metric.value, self.options.unreachable)
-            return nagiosplugin.Result(state, metric.value.message, metric)
+            return failure_result(metric, self.options)
         state, summary = judge(metric.value, self.options.thresholds, self.today)
         return nagiosplugin.Result(state, summary, metric)
 
 
-class FigureContext(nagiosplugin.Context):
-    """Performance data only; `warning`/`critical` are shown as "N:" ranges (alert below N)."""
+class LinesContext(nagiosplugin.Context):
+    """Evaluation of the lines: the worst line's state, or the failure that hid them."""
 
-    def __init__(self, name: str, warning: Optional[int] = None, critical: Optional[int] = None):
+    def __init__(self, options: Options):
+        super().__init__("sip_lines")
+        self.options = options
+
+    def evaluate(self, metric, resource):
+        if isinstance(metric.value, CheckFailure):
+            return failure_result(metric, self.options)
+        state, summary = summarize_lines(list(metric.value))
+        return nagiosplugin.Result(state, summary, metric)
+
+
+def failure_result(metric, options: Options) -> nagiosplugin.Result:
+    failure = metric.value
+    return nagiosplugin.Result(failure_state(failure, options.unreachable), failure.message, metric)
+
+
+class FigureContext(nagiosplugin.Context):
+    """Performance data only, with the guideline ranges given as text ("7:" alerts below 7)."""
+
+    def __init__(self, name: str, warning: str = "", critical: str = ""):
         super().__init__(name)
-        self.warning = "" if warning is None else f"{warning}:"
-        self.critical = "" if critical is None else f"{critical}:"
+        self.warning = warning
+        self.critical = critical
 
     def performance(self, metric, resource):
         return nagiosplugin.Performance(
@@ -882,25 +1246,38 @@ class FigureContext(nagiosplugin.Context):
         )
 
 
-class ConnectorSummary(nagiosplugin.Summary):
-    """Presentation: the connector's own sentence, never a per-metric default text."""
+class CheckSummary(nagiosplugin.Summary):
+    """Presentation: the aspects' own sentences joined, a failure they share said once."""
 
     def ok(self, results):
-        return results["connector"].hint
+        sentences: List[str] = []
+        for name in ASPECTS:
+            if name in results and results[name].hint not in sentences:
+                sentences.append(results[name].hint)
+        return "; ".join(sentences)
 
     problem = ok
 
 
+ASPECTS = ("connector", "sip_lines")  # the metrics that carry an aspect's verdict
+
+
 def build_check(options: Options, today: date) -> nagiosplugin.Check:
+    """One Resource and Context per aspect; --check decides which go in."""
     limits = options.thresholds
-    return nagiosplugin.Check(
-        SipConnector(options, today),
-        ConnectorContext(options, today),
-        FigureContext("days_left", limits.warning_days, limits.critical_days),
-        FigureContext("free_minutes", limits.warning_minutes, limits.critical_minutes),
-        FigureContext("plain"),
-        ConnectorSummary(),
-    )
+    sources = Sources(Bitrix24(options), options.check)
+    parts: list = []
+    if options.check in ("connector", "all"):
+        parts += [SipConnector(sources, today, timed=options.check == "connector"),
+                  ConnectorContext(options, today),
+                  FigureContext("days_left", f"{limits.warning_days}:", f"{limits.critical_days}:"),
+                  FigureContext("free_minutes", f"{limits.warning_minutes}:",
+                                f"{limits.critical_minutes}:")]
+    if options.check in ("lines", "all"):
+        parts += [SipLines(sources, options.lines), LinesContext(options),
+                  FigureContext("lines_registered"), FigureContext("lines_pending", warning="0"),
+                  FigureContext("lines_failed", critical="0")]
+    return nagiosplugin.Check(*parts, FigureContext("plain"), CheckSummary())
 
 
 # --------------------------------------------------------------------------- output
@@ -916,25 +1293,31 @@ class Outcome(NamedTuple):
     status: Optional[ConnectorStatus] = None
     days_left: Optional[int] = None
     elapsed: Optional[float] = None  # seconds, rounded to ms
-    failure: Optional[CheckFailure] = None
+    failure: Optional[CheckFailure] = None  # the first aspect's that failed
     perfdata: Tuple[str, ...] = ()
     details: Tuple[Tuple[int, str], ...] = ()  # (lowest -v level that shows it, line)
+    lines: Optional[Tuple[SipLine, ...]] = None  # None: not checked, or not read
 
     @property
     def portal(self) -> Optional[str]:
         return self.options.webhook.host if self.options else None
 
+    @property
+    def check(self) -> Optional[str]:
+        return self.options.check if self.options else None
+
 
 def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime) -> Outcome:
     """Collect the evaluated check into an Outcome."""
-    resource = check.resources[0]
-    assert isinstance(resource, SipConnector)
-    connector = value_of(check, "connector")
-    details = [(1, line) for line in resource.details]
+    resources = [r for r in check.resources if isinstance(r, (SipConnector, SipLines))]
+    api = resources[0].sources.api
+    values = [value_of(check, name) for name in ASPECTS]
+    requests_seen, answers = api.details()
+    details = [(1, line) for line in requests_seen]
+    details += [(1, line) for resource in resources for line in resource.details]
     details.append((2, describe_thresholds(options.thresholds)))
-    if resource.answer is not None:
-        answer = clean(resource.answer.body.decode("utf-8", "replace"), 300)
-        details.append((2, f"answer: {answer}"))
+    details += [(2, line) for line in answers]
+    connector, lines = values
     return Outcome(
         state=check.state,
         summary=check.summary_str,
@@ -942,10 +1325,11 @@ def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime
         options=options,
         status=connector if isinstance(connector, ConnectorStatus) else None,
         days_left=value_of(check, "days_left"),
-        elapsed=round(resource.answer.elapsed, 3) if resource.answer is not None else None,
-        failure=connector if isinstance(connector, CheckFailure) else None,
+        elapsed=api.elapsed,
+        failure=next((v for v in values if isinstance(v, CheckFailure)), None),
         perfdata=tuple(check.perfdata),
         details=tuple(details),
+        lines=lines if isinstance(lines, tuple) else None,
     )
 
 
@@ -996,8 +1380,20 @@ def render_json(outcome: Outcome, verbose: int = 0) -> str:
         "error": {"kind": failure.kind, "code": failure.code, "message": failure.message}
         if failure else None,
         "plugin_version": __version__,
+        "check": outcome.check,
+        "lines": None if outcome.lines is None else [line_document(line) for line in outcome.lines],
     }
     return json.dumps(document)
+
+
+def line_document(line: SipLine) -> dict:
+    state, _ = judge_line(line)
+    return {
+        "id": line.id, "name": line.name, "reg_id": line.reg_id,
+        "default_outgoing": line.default_outgoing, "status": line.status,
+        "sip_status_code": line.sip_status_code, "error_message": line.error_message or None,
+        "last_updated": line.last_updated, "state": str(state).upper(),
+    }
 
 
 def thresholds_document(options: Options) -> dict:
@@ -1019,28 +1415,58 @@ def render_prometheus(outcome: Outcome, verbose: int = 0) -> str:
     Base units only (promtool's rule): free time in seconds, the end date as a timestamp.
     A failed check says why in a comment line, so a cron mail or the textfile shows the reason.
     """
-    status = outcome.status
-    portal = (outcome.portal or "").replace("\\", "\\\\").replace('"', '\\"')
-    paid_until = status.paid_until if status else None
-    minutes = status.free_minutes if status else None
-    samples = [
-        ("up", "1 when Bitrix24 answered with a connector status, else 0", int(status is not None)),
-        ("paid", "1 when the SIP connector is paid, else 0", int(status.paid) if status else None),
-        ("free_call_seconds", "Free SIP connector call time left, in seconds",
-         None if minutes is None else minutes * 60),
-        ("paid_until_timestamp_seconds", "00:00 UTC of the paid-until date, as a Unix time",
-         utc_midnight(paid_until) if paid_until else None),
-        ("check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN", outcome.state.code),
-        ("request_duration_seconds", "Duration of the HTTP request to Bitrix24", outcome.elapsed),
-    ]
+    portal = {"portal": outcome.portal or ""}
     lines = []
     if outcome.failure is not None:
         lines.append(f"# {status_line(outcome.state, outcome.summary, ())}")
-    for name, help_text, value in samples:
-        if value is not None:
-            lines += [f"# HELP bx24_sip_{name} {help_text}", f"# TYPE bx24_sip_{name} gauge",
-                      f'bx24_sip_{name}{{portal="{portal}"}} {value}']
+    for name, help_text, samples in prometheus_families(outcome):
+        if samples:
+            lines += [f"# HELP bx24_sip_{name} {help_text}", f"# TYPE bx24_sip_{name} gauge"]
+            lines += [f"bx24_sip_{name}{{{prometheus_labels({**portal, **labels})}}} {value}"
+                      for labels, value in samples]
     return "\n".join(lines)
+
+
+def prometheus_families(outcome: Outcome):
+    """(name, help, [(extra labels, value)]) for every gauge; unknown values have no sample."""
+    status, lines = outcome.status, outcome.lines or ()
+    paid_until = status.paid_until if status else None
+    minutes = status.free_minutes if status else None
+
+    def one(value):
+        return [] if value is None else [({}, value)]
+
+    def per_line(value_of_line):
+        return [({"line": line.id, "name": line.name or ""}, value_of_line(line)) for line in lines]
+
+    return [
+        ("up", "1 when Bitrix24 answered everything the check asked, else 0",
+         one(int(outcome.failure is None))),
+        ("paid", "1 when the SIP connector is paid, else 0",
+         one(int(status.paid) if status else None)),
+        ("free_call_seconds", "Free SIP connector call time left, in seconds",
+         one(None if minutes is None else minutes * 60)),
+        ("paid_until_timestamp_seconds", "00:00 UTC of the paid-until date, as a Unix time",
+         one(utc_midnight(paid_until) if paid_until else None)),
+        ("lines", "Cloud PBX SIP lines checked",
+         one(None if outcome.lines is None else len(lines))),
+        ("line_registered", "1 when the cloud PBX SIP line is registered, else 0",
+         per_line(lambda line: int(line.status == "success" and line.failure is None))),
+        ("line_check_state", "State of the SIP line: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+         per_line(lambda line: judge_line(line)[0].code)),
+        ("check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+         one(outcome.state.code)),
+        ("request_duration_seconds", "Duration of the HTTP requests to Bitrix24",
+         one(outcome.elapsed)),
+    ]
+
+
+def prometheus_labels(labels: Dict[str, str]) -> str:
+    """name="value" pairs, escaped as the exposition format wants."""
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    return ",".join(f'{key}="{escape(value)}"' for key, value in labels.items())
 
 
 def utc_midnight(day: date) -> int:

@@ -21,7 +21,7 @@ parser = pytest.importorskip("prometheus_client.parser", reason="the test extra 
 
 JSON_KEYS = ["state", "state_code", "summary", "portal", "paid", "free_minutes", "paid_until",
              "days_left", "thresholds", "request_duration_seconds", "checked_at", "error",
-             "plugin_version"]
+             "plugin_version", "check", "lines"]
 DEFAULT_THRESHOLDS = {"warning_days": 7, "critical_days": 3, "warning_minutes": 10,
                       "critical_minutes": 1, "unpaid": "WARNING", "unreachable": "UNKNOWN",
                       "timeout_seconds": 10.0}
@@ -54,7 +54,7 @@ def test_json_paid_expiring(portal):
         "state": "WARNING", "state_code": 1, "summary": f"paid until {day(5)}, 5 days left",
         "portal": f"127.0.0.1:{portal.server.port}", "paid": True, "free_minutes": 0,
         "paid_until": day(5), "days_left": 5, "thresholds": DEFAULT_THRESHOLDS, "error": None,
-        "plugin_version": __version__,
+        "plugin_version": __version__, "check": "connector", "lines": None,
     }
 
 
@@ -73,7 +73,7 @@ def test_json_unpaid_with_own_thresholds(portal):
         "thresholds": {"warning_days": 7, "critical_days": 3, "warning_minutes": 30,
                        "critical_minutes": 5, "unpaid": "OK", "unreachable": "CRITICAL",
                        "timeout_seconds": 4.5},
-        "error": None, "plugin_version": __version__,
+        "error": None, "plugin_version": __version__, "check": "connector", "lines": None,
     }
 
 
@@ -299,7 +299,7 @@ def test_failed_check_says_why_in_a_comment_line():
     assert (run.code, run.stderr) == (3, "")
     assert run.stdout == (
         f"# BX24_SIP UNKNOWN - cannot reach 127.0.0.1:{port}: connection refused (timeout 10s)\n"
-        "# HELP bx24_sip_up 1 when Bitrix24 answered with a connector status, else 0\n"
+        "# HELP bx24_sip_up 1 when Bitrix24 answered everything the check asked, else 0\n"
         f"# TYPE bx24_sip_up gauge\nbx24_sip_up{{{label}}} 0\n"
         "# HELP bx24_sip_check_state Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
         f"# TYPE bx24_sip_check_state gauge\nbx24_sip_check_state{{{label}}} 3\n")

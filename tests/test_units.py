@@ -265,7 +265,7 @@ CODE = "abcd1234efgh5678"
 def test_parse_webhook(url, base, host):
     hook = parse_webhook(url)
     assert (hook.base, hook.host, hook.secret) == (base, host, base.rstrip("/").rsplit("/")[-1])
-    assert hook.method_url == base + "voximplant.sip.connector.status.json"
+    assert hook.url_for("batch") == base + "batch.json"
 
 
 SHAPE = "the webhook URL must look like https://PORTAL/rest/USER_ID/CODE/"
