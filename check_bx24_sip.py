@@ -939,10 +939,10 @@ def with_status(line: SipLine, batch: BatchAnswer) -> SipLine:
 def parse_sip_status(value) -> dict:
     """voximplant.sip.status: STATUS_RESULT, STATUS_CODE (a SIP code), ERROR_MESSAGE, LAST_UPDATED."""
     if not isinstance(value, dict):
-        raise BadAnswer(f"its status is a JSON {json_type(value)}, not an object")
+        raise BadAnswer(f"its status answer is a JSON {json_type(value)}, not an object")
     status = value.get("STATUS_RESULT")
     if not isinstance(status, str) or not status:
-        raise BadAnswer(f"its STATUS_RESULT is {describe_value(status)}")
+        raise BadAnswer(f"STATUS_RESULT is {describe_value(status)}, expected a word")
     code = value.get("STATUS_CODE")
     if isinstance(code, str) and code.strip().isdigit():
         code = int(code)
@@ -1124,7 +1124,7 @@ class Sources:
                 batch = self.api.batch(commands)
             except Unreachable as late:
                 unread = sum(len(c) for c in batches) - len(read)
-                raise Unreachable(f"{late.message} ({plural(unread, 'SIP line status')} "
+                raise Unreachable(f"{late.message} ({plural(unread, 'SIP line')} "
                                   "still unread)") from None
             read.update((line.id, with_status(line, batch)) for line in lines if line.id in commands)
         return [read.get(line.id, line) for line in lines]
@@ -1252,8 +1252,9 @@ class CheckSummary(nagiosplugin.Summary):
     def ok(self, results):
         sentences: List[str] = []
         for name in ASPECTS:
-            if name in results and results[name].hint not in sentences:
-                sentences.append(results[name].hint)
+            hint = results[name].hint if name in results else None
+            if hint and not any(said in hint for said in sentences):
+                sentences.append(hint)
         return "; ".join(sentences)
 
     problem = ok

@@ -1,9 +1,12 @@
-"""A fake Bitrix24 portal that answers voximplant.sip.connector.status like the real one.
+"""A fake Bitrix24 portal that answers voximplant.sip.connector.status and, in batches, the SIP
+line methods (voximplant.line.get, voximplant.line.outgoing.get, voximplant.sip.status) like
+the real one.
 
 The bodies and HTTP statuses are those of shared/bitrix24-api.md: errors keyed by `error`
 (some with HTTP 200), `PAID_DATE_END` only when paid, at 00:00 UTC of the paid-until date
-written in the server's offset. The tests use it through pytest-httpserver; a person can run
-it to see every state before deploying:
+written in the server's offset; batch answers with HTTP 200 and their per-command errors in
+`result_error`, every empty map written as a list [] (PHP). The tests use it through
+pytest-httpserver; a person can run it to see every state before deploying:
 
     python tests/fake_portal.py expiring          # then run the printed command
     python tests/fake_portal.py --list
@@ -15,7 +18,8 @@ import argparse
 import json
 from datetime import date, datetime, time, timedelta, timezone
 from time import sleep
-from typing import Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
+from urllib.parse import parse_qs
 
 USER_ID = "1"
 METHOD = "voximplant.sip.connector.status"
@@ -109,8 +113,11 @@ def reply_for(scenario: str, today: Optional[date] = None) -> Reply:
 
 
 def serve(httpserver, scenario: str, today: Optional[date] = None) -> None:
-    """Make a pytest-httpserver answer POSTs to the method as the scenario says."""
-    serve_reply(httpserver, reply_for(scenario, today))
+    """Make a pytest-httpserver answer as the scenario says (a line scenario: batches too)."""
+    if scenario in LINE_SCENARIOS:
+        serve_lines(httpserver, scenario, today=today)
+    else:
+        serve_reply(httpserver, reply_for(scenario, today))
 
 
 def path_for(secret: str = SECRET) -> str:
@@ -129,14 +136,145 @@ def webhook_for(httpserver, secret: str = SECRET, scheme: str = "http") -> str:
     return f"{scheme}://127.0.0.1:{httpserver.port}/rest/{USER_ID}/{secret}/"
 
 
+# --------------------------------------------------------------------------- SIP lines (batch)
+
+BATCH_LIMIT = 50
+
+
+def sip_status(reg_id: int, result: str = "success", code: Union[int, str] = 200,
+               message: str = "") -> dict:
+    """voximplant.sip.status's result, as the documentation shows it."""
+    return {"REG_ID": reg_id, "LAST_UPDATED": "2026-11-30 09:10:51", "ERROR_MESSAGE": message,
+            "STATUS_CODE": code, "STATUS_RESULT": result}
+
+
+def command_error(code: str, description: str) -> dict:
+    return {"error": code, "error_description": description}
+
+
+REG_ID_NOT_FOUND = command_error("REG_ID_NOT_FOUND", "Настройки не найдены")
+
+
+class LinePortal(NamedTuple):
+    """What the line methods answer: the line list, the default line and each line's status."""
+
+    lines: Union[dict, list, str]  # voximplant.line.get's result ([] for none, as PHP writes)
+    default: Union[str, dict] = "reg150907"
+    statuses: Optional[Dict[int, Any]] = None  # REG_ID -> result, or an error for the command
+    connector: str = "paid"  # the connector scenario answering in --check all
+    failing: Optional[dict] = None  # an error for every command (result: [])
+    top_level: Optional[Reply] = None  # an error of the whole batch
+    delay: float = 0.0  # seconds per status command, as Bitrix24 asks its controller
+
+    def answer(self, method: str, query: Dict[str, List[str]], today: date) -> dict:
+        """One command's {"result": ...} or {"error": ...}."""
+        if self.failing is not None:
+            return self.failing
+        if method == "voximplant.line.get":
+            return {"result": self.lines}
+        if method == "voximplant.line.outgoing.get":
+            return self.default if isinstance(self.default, dict) else {"result": self.default}
+        if method == METHOD:
+            return json.loads(reply_for(self.connector, today).body)
+        if method == "voximplant.sip.status":
+            sleep(self.delay)
+            reg_id = int(query["REG_ID"][0])
+            found = (self.statuses or {}).get(reg_id, REG_ID_NOT_FOUND)
+            return found if isinstance(found, dict) and "error" in found else {"result": found}
+        return command_error("ERROR_METHOD_NOT_FOUND", "Method not found!")
+
+
+def batch_body(portal: LinePortal, commands: dict, today: date) -> dict:
+    """The batch answer: every map a JSON list [] when empty, as PHP writes it."""
+    results, errors, times = {}, {}, {}
+    for key, command in commands.items():
+        method, _, query = command.partition("?")
+        outcome = portal.answer(method, parse_qs(query), today)
+        if "error" in outcome:
+            errors[key] = {"error": outcome["error"],
+                           "error_description": outcome.get("error_description", "")}
+        else:
+            results[key] = outcome["result"]
+            times[key] = {"start": 1773323233, "finish": 1773323233.7, "duration": 0.7}
+    return envelope({"result": results or [], "result_error": errors or [], "result_total": [],
+                     "result_next": [], "result_time": times or []})
+
+
+def batch_handler(portal: LinePortal, today: Optional[date] = None):
+    """A pytest-httpserver handler that answers POST .../batch.json like Bitrix24."""
+    from werkzeug import Response
+
+    def handle(request):
+        if portal.top_level is not None:
+            reply = portal.top_level
+            return Response(reply.body, status=reply.status, content_type=reply.content_type)
+        commands = json.loads(request.get_data() or b"{}").get("cmd") or {}
+        if len(commands) > BATCH_LIMIT:
+            body = command_error("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded")
+            return Response(json.dumps(body), status=400, content_type="application/json")
+        body = batch_body(portal, commands, today or date.today())
+        return Response(json.dumps(body), status=200, content_type="application/json")
+
+    return handle
+
+
+THREE_LINES = {"reg150907": "Office trunk", "sip7": "Office PBX 1", "reg151083": "Cloud PBX (9)",
+               "reg151085": "SIP line 2"}
+ALL_REGISTERED = {150907: sip_status(150907), 151083: sip_status(151083),
+                  151085: sip_status(151085)}
+
+
+def many_lines(count: int) -> LinePortal:
+    lines = {f"reg{200000 + n}": f"Trunk {n}" for n in range(count)}
+    return LinePortal(lines, "reg200000", {200000 + n: sip_status(200000 + n) for n in range(count)})
+
+
+LINE_SCENARIOS: Dict[str, LinePortal] = {
+    "lines-registered": LinePortal(THREE_LINES, "reg150907", ALL_REGISTERED),
+    "lines-default-failed": LinePortal(THREE_LINES, "reg150907", {
+        **ALL_REGISTERED, 150907: sip_status(150907, "error", 403, "Forbidden")}),
+    "lines-pending": LinePortal(THREE_LINES, "sip7", {
+        **ALL_REGISTERED, 151083: sip_status(151083, "in_progress", 0),
+        151085: sip_status(151085, "wait", 0)}),
+    "lines-office-only": LinePortal({"sip7": "Office PBX 1", "sip11": "Office PBX (11)"}, "sip7"),
+    "lines-none": LinePortal([], ""),
+    "lines-deleted": LinePortal(THREE_LINES, "reg150907", {
+        150907: sip_status(150907), 151083: sip_status(151083)}),  # reg151085 went away
+    "lines-all-fail": LinePortal(THREE_LINES, failing=command_error(
+        "ACCESS_DENIED", "Access denied!")),
+    "lines-many": many_lines(120),
+    "lines-batch-error": LinePortal(THREE_LINES, top_level=Reply(401, json.dumps(command_error(
+        "INVALID_CREDENTIALS", "Invalid request credentials")).encode())),
+    "lines-malformed-list": LinePortal("reg150907"),
+    "lines-malformed-status": LinePortal(
+        {"reg150907": "Trunk | with\nnewline", "reg151083": 42, "reg151085": "Typo"},
+        "reg150907", {150907: {"STATUS_RESULT": 7}, 151083: ["not", "an", "object"],
+                      151085: sip_status(151085, "rebooting", "503")}),
+    "lines-slow": LinePortal(THREE_LINES, "reg150907", ALL_REGISTERED, delay=0.8),
+}
+
+
+def batch_path(secret: str = SECRET) -> str:
+    return f"/rest/{USER_ID}/{secret}/batch.json"
+
+
+def serve_lines(httpserver, scenario: str, secret: str = SECRET,
+                today: Optional[date] = None) -> None:
+    """Answer batches as the line scenario says, and the connector's method as 'paid'."""
+    httpserver.expect_request(batch_path(secret), method="POST").respond_with_handler(
+        batch_handler(LINE_SCENARIOS[scenario], today))
+    serve_reply(httpserver, reply_for(LINE_SCENARIOS[scenario].connector, today), secret=secret)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve one scenario of a fake Bitrix24 portal.")
-    parser.add_argument("scenario", nargs="?", choices=sorted(SCENARIOS), metavar="SCENARIO")
+    parser.add_argument("scenario", nargs="?", choices=sorted({**SCENARIOS, **LINE_SCENARIOS}),
+                        metavar="SCENARIO")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
     parser.add_argument("--list", action="store_true", help="list the scenarios")
     args = parser.parse_args()
     if args.list or not args.scenario:
-        print("\n".join(sorted(SCENARIOS)))
+        print("\n".join(sorted({**SCENARIOS, **LINE_SCENARIOS})))
         return
     from pytest_httpserver import HTTPServer
 
@@ -144,7 +282,8 @@ def main() -> None:
     serve(server, args.scenario)
     server.start()
     print(f"fake portal '{args.scenario}' on 127.0.0.1:{server.port}; in another shell run:")
-    print(f"  check_bx24_sip --webhook {webhook_for(server)}")
+    check = " --check all" if args.scenario in LINE_SCENARIOS else ""
+    print(f"  check_bx24_sip{check} --webhook {webhook_for(server)}")
     print("Ctrl-C stops it.", flush=True)
     try:
         while True:
