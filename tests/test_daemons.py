@@ -75,34 +75,50 @@ NAGIOS = find_daemon("nagios4", "nagios")
 
 
 class Portal(NamedTuple):
+    """One service of a monitored portal host, and what the daemon must report for it."""
+
     host: str  # the monitored host's name in the daemon
-    scenario: str
+    scenario: str  # the fake portal's scenario for the host
     code: int
     output: str
-    perfdata: Dict[str, str]  # label -> value as printed ("T" for the request time)
+    perfdata: Dict[str, str]  # label -> value;warn;crit;min;max as printed ("T" for the time)
+    lines: bool = False  # the lines service (--check lines), else the connector's
+
+    @property
+    def icinga_service(self) -> str:
+        return "bx24-sip-lines" if self.lines else "bx24-sip"
+
+    @property
+    def nagios_service(self) -> str:
+        return "Bitrix24 SIP lines" if self.lines else "Bitrix24 SIP connector"
+
+    @property
+    def id(self) -> str:
+        return f"{self.host}-lines" if self.lines else self.host
 
 
+PAID_PERF = {"days_left": "30;7:;3:", "free_minutes": "0;;;0", "paid": "1;;;0;1", "time": "T;;;0"}
 PORTALS = [
     Portal("ok-portal", "paid", 0, f"BX24_SIP OK - paid until {day(30)} (30 days left)",
-           {"days_left": "30", "free_minutes": "0", "paid": "1", "time": "T"}),
+           PAID_PERF),
     Portal("warning-portal", "expiring", 1, f"BX24_SIP WARNING - paid until {day(5)}, 5 days left",
-           {"days_left": "5", "free_minutes": "0", "paid": "1", "time": "T"}),
+           {**PAID_PERF, "days_left": "5;7:;3:"}),
     Portal("critical-portal", "unpaid-no-minutes", 2,
            "BX24_SIP CRITICAL - not paid and no free minutes: outbound SIP calls are off",
-           {"free_minutes": "0", "paid": "0", "time": "T"}),
+           {"free_minutes": "0;10:;1:;0", "paid": "0;;;0;1", "time": "T;;;0"}),
     Portal("unknown-portal", "access-denied", 3,
            "BX24_SIP UNKNOWN - Bitrix24 error ACCESS_DENIED: the webhook's user needs the "
            'telephony right "Manage numbers - Edit - Any" (or REST is not on this plan)', {}),
+    # a portal with both services, as the README recommends: its default line is down
+    Portal("lines-portal", "lines-default-failed", 0,
+           f"BX24_SIP OK - paid until {day(30)} (30 days left)", PAID_PERF),
+    Portal("lines-portal", "lines-default-failed", 2,
+           'BX24_SIP CRITICAL - 1 of 3 SIP lines not registered: "Office trunk" (reg150907, '
+           "default outgoing): SIP 403 Forbidden",
+           {"lines": "3;;;0", "lines_failed": "1;;0;0;3", "lines_pending": "0;0;;0;3",
+            "lines_registered": "2;;;0;3", "time": "T;;;0"}, lines=True),
 ]
-
-
-def expected_perfdata(portal: Portal) -> Dict[str, str]:
-    """The full perfdata items (label=value;warn;crit;min;max) the plugin prints."""
-    full = {"days_left": "{};7:;3:", "free_minutes": "{};;;0", "paid": "{};;;0;1",
-            "time": "{};;;0"}
-    if portal.scenario.startswith("unpaid"):
-        full["free_minutes"] = "{};10:;1:;0"
-    return {label: full[label].format(value) for label, value in portal.perfdata.items()}
+HOSTS = sorted({portal.host: portal.scenario for portal in PORTALS}.items())
 
 
 def parse_perfdata(text: str) -> Dict[str, str]:
@@ -123,10 +139,12 @@ def portals(tmp_path_factory):
     server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
     codes = {}
-    for portal in PORTALS:
-        codes[portal.host] = "d" + secrets.token_hex(8)
-        fake_portal.serve_reply(server, fake_portal.reply_for(portal.scenario),
-                                secret=codes[portal.host])
+    for host, scenario in HOSTS:
+        codes[host] = "d" + secrets.token_hex(8)
+        if scenario in fake_portal.LINE_SCENARIOS:
+            fake_portal.serve_lines(server, scenario, secret=codes[host])
+        else:
+            fake_portal.serve_reply(server, fake_portal.reply_for(scenario), secret=codes[host])
     urls = {host: fake_portal.webhook_for(server, code) for host, code in codes.items()}
     yield urls, codes
     server.stop()
@@ -249,8 +267,8 @@ class GraphiteSink:
                     return
                 self.data += chunk
 
-    def values(self, host: str) -> Dict[str, str]:
-        prefix = f"icinga2.{host}.services.bx24-sip.bx24_sip.perfdata."
+    def values(self, portal: Portal) -> Dict[str, str]:
+        prefix = f"icinga2.{portal.host}.services.{portal.icinga_service}.bx24_sip.perfdata."
         values = {}
         for line in self.data.decode().splitlines():
             path, value, _ = line.split(" ")
@@ -267,6 +285,7 @@ const PluginContribDir = "{plugins}"
 const NodeName = "bx24-ci"
 include <itl>
 include "{repo}/contrib/icinga2/check_bx24_sip.conf"
+include "{repo}/contrib/icinga2/bx24_sip_services.conf"
 
 object CheckerComponent "checker" {{ }}
 object ExternalCommandListener "command" {{ command_path = "{root}/run/icinga2.cmd" }}
@@ -282,7 +301,7 @@ object PerfdataWriter "perfdata" {{
 object GraphiteWriter "graphite" {{ host = "127.0.0.1"; port = {graphite} }}
 """
 
-PERFDATA_TEMPLATE = ('"HOST::$host.name$\\tSTATE::$service.state$\\tSTATEID::$service.state_id$'
+PERFDATA_TEMPLATE = ('"HOST::$host.name$\\tSERVICE::$service.name$\\tSTATE::$service.state$\\tSTATEID::$service.state_id$'
                      '\\tOUTPUT::$service.output$\\tPERFDATA::$service.perfdata$"')
 
 ICINGA_HOST = """
@@ -332,14 +351,16 @@ def icinga(tmp_path_factory, portals, plugin_dir):
         (root / folder).mkdir(parents=True)
     sink = GraphiteSink()
     hosts = []
-    for portal in PORTALS:
-        if portal.host == "ok-portal":  # one portal keeps its webhook in a file
-            secret_file = root / "secrets" / f"{portal.host}.url"
-            secret_file.write_text(urls[portal.host] + "\n")
+    for host, scenario in HOSTS:
+        if host == "ok-portal":  # one portal keeps its webhook in a file
+            secret_file = root / "secrets" / f"{host}.url"
+            secret_file.write_text(urls[host] + "\n")
             variables = f'vars.bx24_sip_webhook_file = "{secret_file}"'
         else:
-            variables = f'vars.bx24_sip_webhook = "{urls[portal.host]}"'
-        hosts.append(ICINGA_HOST.format(name=portal.host, vars=variables))
+            variables = f'vars.bx24_sip_webhook = "{urls[host]}"'
+        if scenario not in fake_portal.LINE_SCENARIOS:  # the opt-out the services file offers
+            variables += "\n  vars.bx24_sip_check_lines = false"
+        hosts.append(ICINGA_HOST.format(name=host, vars=variables))
     config = root / "etc" / "icinga2.conf"
     config.write_text(ICINGA_CONFIG.format(plugins=plugin_dir, repo=REPO, root=root,
                                            graphite=sink.port, template=PERFDATA_TEMPLATE)
@@ -354,25 +375,26 @@ def icinga(tmp_path_factory, portals, plugin_dir):
         wait_for(sink.connected.is_set, "Icinga 2's GraphiteWriter to connect", within=30)
         for portal in PORTALS:
             write_command(daemon, root / "run" / "icinga2.cmd",
-                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};bx24-sip;{int(time.time())}")
+                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{portal.icinga_service};"
+                          f"{int(time.time())}")
 
         def results():
             lines = {}
             for path in (root / "spool").rglob("service-perfdata*"):
                 for line in path.read_text().splitlines():
                     fields = dict(field.split("::", 1) for field in line.split("\t"))
-                    lines[fields["HOST"]] = fields
+                    lines[(fields["HOST"], fields["SERVICE"])] = fields
             return lines if len(lines) == len(PORTALS) else None
 
-        found = wait_for(results, "Icinga 2 to write a result for every portal")
-        wait_for(lambda: all(sink.values(p.host).keys() >= {f"{label}.value" for label in p.perfdata}
+        found = wait_for(results, "Icinga 2 to write a result for every service")
+        wait_for(lambda: all(sink.values(p).keys() >= {f"{label}.value" for label in p.perfdata}
                              for p in PORTALS), "Icinga 2 to send every perfdata value")
         checked = time.monotonic() - started
     finally:
         daemon.stop()
         sink.close()
-    REPORT.append(f"Icinga 2: configuration validated in {validated * 1000:.0f} ms; started, 4 checks "
-                  f"forced and read back in {checked:.1f}s")
+    REPORT.append(f"Icinga 2: configuration validated in {validated * 1000:.0f} ms; started, "
+                  f"{len(PORTALS)} checks forced and read back in {checked:.1f}s")
     yield {"root": root, "validation": validation, "results": found, "graphite": sink,
            "codes": codes, "secret_file": root / "secrets" / "ok-portal.url"}
 
@@ -381,7 +403,7 @@ def test_icinga_validates_the_shipped_configuration(icinga):
     validation = icinga["validation"]
     assert "Finished validating the configuration file(s)." in validation
     assert "warning/" not in validation
-    assert service_count(validation) == len(PORTALS)  # the apply rule matched every portal
+    assert service_count(validation) == len(PORTALS)  # the apply rules matched every service
 
 
 def test_icinga_accepts_the_file_in_debians_stock_configuration(tmp_path):
@@ -394,32 +416,34 @@ def test_icinga_accepts_the_file_in_debians_stock_configuration(tmp_path):
     for folder in ("lib", "log", "cache", "run", "spool"):
         (tmp_path / folder).mkdir()
     stock = validate_icinga(etc / "icinga2.conf", tmp_path)
-    shutil.copy(REPO / "contrib" / "icinga2" / "check_bx24_sip.conf", etc / "conf.d")
+    for name in ("check_bx24_sip.conf", "bx24_sip_services.conf"):
+        shutil.copy(REPO / "contrib" / "icinga2" / name, etc / "conf.d")
     (etc / "conf.d" / "bx24_portal.conf").write_text(ICINGA_HOST.format(
         name="yourportal.bitrix24.com",
         vars='vars.bx24_sip_webhook = "https://yourportal.bitrix24.com/rest/1/yourwebhookcode/"'))
     with_plugin = validate_icinga(etc / "icinga2.conf", tmp_path)
     assert "bx24-sip" not in with_plugin  # no "apply rule does not match anywhere" warning
-    assert service_count(with_plugin) == service_count(stock) + 1
+    assert service_count(with_plugin) == service_count(stock) + 2  # the connector and the lines
 
 
-@pytest.mark.parametrize("portal", PORTALS, ids=[p.host for p in PORTALS])
+@pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
 def test_icinga_runs_the_check(icinga, portal):
-    result = icinga["results"][portal.host]
+    result = icinga["results"][(portal.host, portal.icinga_service)]
     states = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
     assert (result["STATEID"], result["STATE"]) == (str(portal.code), states[portal.code])
     # Icinga 2 cuts the line at "|" and keeps the space before it
     assert result["OUTPUT"] == portal.output + (" " if portal.perfdata else "")
     perfdata = parse_perfdata(result["PERFDATA"]) if result["PERFDATA"] else {}
-    assert perfdata == expected_perfdata(portal)
+    assert perfdata == portal.perfdata
 
 
-@pytest.mark.parametrize("portal", PORTALS, ids=[p.host for p in PORTALS])
+@pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
 def test_icinga_parsed_every_perfdata_value(icinga, portal):
-    values = {path: value for path, value in icinga["graphite"].values(portal.host).items()
+    values = {path: value for path, value in icinga["graphite"].values(portal).items()
               if path.endswith(".value")}
     assert set(values) == {f"{label}.value" for label in portal.perfdata}
-    for label, value in portal.perfdata.items():
+    for label, printed in portal.perfdata.items():
+        value = printed.split(";", 1)[0]
         if value == "T":
             assert 0 <= float(values["time.value"]) < 5
         else:
@@ -504,7 +528,7 @@ define contact {
 }
 """
 
-NAGIOS_PORTAL = """
+NAGIOS_HOST = """
 define host {{
     host_name             {name}
     address               127.0.0.1
@@ -514,8 +538,11 @@ define host {{
     notification_interval 0
     notification_period   24x7
 }}
+"""
+
+NAGIOS_SERVICE = """
 define service {{
-    use                   bx24-sip-service
+    use                   {template}
     host_name             {name}
     check_period          24x7
     contacts              nobody
@@ -525,7 +552,6 @@ define service {{
 }}
 """
 
-SERVICE_DESCRIPTION = "Bitrix24 SIP connector"
 
 
 def status_blocks(status_dat: Path, kind: str) -> List[Dict[str, str]]:
@@ -552,10 +578,14 @@ def nagios(tmp_path_factory, portals, plugin_dir):
                                                                   user=user, group=group))
     (root / "etc" / "resource.cfg").write_text(f"$USER1$={plugin_dir}\n")
     objects = [NAGIOS_OBJECTS]
+    for host, _ in HOSTS:
+        secret_file = root / "secrets" / f"{host}.url"
+        secret_file.write_text(urls[host] + "\n")
+        objects.append(NAGIOS_HOST.format(name=host))
     for portal in PORTALS:
-        secret_file = root / "secrets" / f"{portal.host}.url"
-        secret_file.write_text(urls[portal.host] + "\n")
-        objects.append(NAGIOS_PORTAL.format(name=portal.host, secret_file=secret_file))
+        template = "bx24-sip-lines-service" if portal.lines else "bx24-sip-service"
+        objects.append(NAGIOS_SERVICE.format(name=portal.host, template=template,
+                                             secret_file=root / "secrets" / f"{portal.host}.url"))
     (root / "etc" / "objects.cfg").write_text("".join(objects))
 
     config = str(root / "etc" / "nagios.cfg")
@@ -568,23 +598,24 @@ def nagios(tmp_path_factory, portals, plugin_dir):
     try:
         for portal in PORTALS:
             write_command(daemon, root / "run" / "nagios.cmd",
-                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{SERVICE_DESCRIPTION};"
+                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{portal.nagios_service};"
                           f"{int(time.time())}")
         status_dat = root / "var" / "status.dat"
 
         def results():
             if not status_dat.exists():
                 return None
-            checked = {block["host_name"]: block for block in status_blocks(status_dat, "servicestatus")
+            checked = {(block["host_name"], block["service_description"]): block
+                       for block in status_blocks(status_dat, "servicestatus")
                        if block.get("has_been_checked") == "1"}
             return checked if len(checked) == len(PORTALS) else None
 
-        found = wait_for(results, "Nagios 4 to report a result for every portal")
+        found = wait_for(results, "Nagios 4 to report a result for every service")
         checked = time.monotonic() - started
     finally:
         daemon.stop()
-    REPORT.append(f"Nagios 4: configuration validated in {validated * 1000:.0f} ms; started, 4 checks "
-                  f"forced and read back in {checked:.1f}s")
+    REPORT.append(f"Nagios 4: configuration validated in {validated * 1000:.0f} ms; started, "
+                  f"{len(PORTALS)} checks forced and read back in {checked:.1f}s")
     yield {"root": root, "validation": validation, "results": found, "codes": codes}
 
 
@@ -595,16 +626,15 @@ def test_nagios_validates_the_shipped_configuration(nagios):
     assert "Total Errors:   0" in validation.stdout
 
 
-@pytest.mark.parametrize("portal", PORTALS, ids=[p.host for p in PORTALS])
+@pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
 def test_nagios_runs_the_check(nagios, portal):
-    result = nagios["results"][portal.host]
-    assert result["service_description"] == SERVICE_DESCRIPTION
+    result = nagios["results"][(portal.host, portal.nagios_service)]
     assert result["check_command"] == "check_bx24_sip"
     assert result["current_state"] == str(portal.code)
     assert result["plugin_output"] == portal.output
     assert result["long_plugin_output"] == ""
     perfdata = parse_perfdata(result["performance_data"]) if result["performance_data"] else {}
-    assert perfdata == expected_perfdata(portal)
+    assert perfdata == portal.perfdata
 
 
 def test_nagios_never_logs_or_stores_the_secret(nagios):
@@ -643,7 +673,7 @@ def test_nagios_accepts_the_examples_in_debians_stock_configuration(example):
     finally:
         for path in placed:
             path.unlink(missing_ok=True)
-    assert nagios_services(with_portal) == nagios_services(stock) + 1
+    assert nagios_services(with_portal) == nagios_services(stock) + text.count("define service")
 
 
 def validate_stock_nagios() -> str:
