@@ -301,8 +301,9 @@ object PerfdataWriter "perfdata" {{
 object GraphiteWriter "graphite" {{ host = "127.0.0.1"; port = {graphite} }}
 """
 
-PERFDATA_TEMPLATE = ('"HOST::$host.name$\\tSERVICE::$service.name$\\tSTATE::$service.state$\\tSTATEID::$service.state_id$'
-                     '\\tOUTPUT::$service.output$\\tPERFDATA::$service.perfdata$"')
+PERFDATA_TEMPLATE = ('"HOST::$host.name$\\tSERVICE::$service.name$\\tSTATE::$service.state$'
+                     '\\tSTATEID::$service.state_id$\\tOUTPUT::$service.output$'
+                     '\\tPERFDATA::$service.perfdata$"')
 
 ICINGA_HOST = """
 object Host "{name}" {{
