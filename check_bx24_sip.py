@@ -1,21 +1,24 @@
 #!/usr/bin/env python3
-"""Nagios/Icinga plugin: is the Bitrix24 SIP connector paid, expiring, or out of free minutes?
+"""Nagios/Icinga plugin: can this Bitrix24 portal call out over SIP?
 
-It asks a portal's REST method ``voximplant.sip.connector.status`` through an inbound
-webhook and turns the answer into an exit code, a status line and performance data.
+Two aspects, chosen with --check: the SIP connector (paid, expiring, or out of free minutes?
+asked with ``voximplant.sip.connector.status``) and the cloud PBX SIP lines (registered? asked
+in ``batch`` requests of ``voximplant.line.get``, ``voximplant.line.outgoing.get`` and
+``voximplant.sip.status``), through an inbound webhook, turned into an exit code, a status line
+and performance data.
 
 The script reads top to bottom as the data flows:
 
     options      argv / file / env  ->  Options            (pure)
-    portal       one POST under a deadline  ->  Answer     (the only I/O)
-    interpret    Answer  ->  ConnectorStatus               (pure)
-    judge        ConnectorStatus + thresholds + today  ->  state and summary   (pure)
-    nagiosplugin Resource -> Metrics -> Contexts -> Summary, collected into an Outcome
+    portal       POSTs under one deadline  ->  Answers     (the only I/O: Bitrix24, Sources)
+    interpret    Answer  ->  ConnectorStatus, BatchAnswer -> SipLines   (pure)
+    judge        status + thresholds + today  ->  state and summary    (pure; judge_line too)
+    nagiosplugin one Resource -> Metrics -> Context per aspect, one Summary, into an Outcome
     render       the Nagios line, JSON or Prometheus text: one Outcome, several renderers
 
 Failures are exceptions of a few kinds (UsageError, Unreachable, PortalRefused, BadAnswer,
-OutputError), raised where they are found and turned into a state in one place
-(ConnectorContext). The webhook code is removed from all text in one place too (redact), just
+OutputError), raised where they are found and turned into a state in one place per aspect
+(the Contexts). The webhook code is removed from all text in one place too (redact), just
 before anything is printed or written.
 """
 
@@ -32,7 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 PLUGIN_NAME = "BX24_SIP"
 
@@ -265,7 +268,8 @@ def build_parser():
         prog="check_bx24_sip",
         description=(
             f"check_bx24_sip {__version__}: check that the Bitrix24 SIP connector of a portal "
-            "is paid, not about to expire and, while unpaid, not out of free minutes."
+            "is paid, not about to expire and, while unpaid, not out of free minutes; and "
+            "(--check lines) that its cloud PBX SIP lines are registered."
         ),
         epilog=(
             "Thresholds are lower bounds: WARNING when FEWER than N days (minutes) remain; "
@@ -311,7 +315,7 @@ def build_parser():
                       help="state when the portal cannot be reached in time (default unknown)")
     conn.add_argument("-t", "--timeout", type=_seconds, default=10.0, metavar="SECONDS",
                       help="deadline for the whole run, DNS and slow answers included "
-                           "(default 10)")
+                           "(default 10); for --check lines give 5 + 1 per cloud PBX line")
     trust = conn.add_mutually_exclusive_group()
     trust.add_argument("--ca-file", metavar="PATH", help="trust the CA certificates in PATH")
     trust.add_argument("--insecure", action="store_true",
