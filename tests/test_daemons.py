@@ -473,6 +473,7 @@ def test_icinga_never_logs_or_stores_the_secret(icinga):
 NAGIOS_CONFIG = """\
 log_file={root}/var/nagios.log
 cfg_file={repo}/contrib/nagios/check_bx24_sip.cfg
+cfg_file={repo}/contrib/nagios/bx24_sip_templates.cfg
 cfg_file={root}/etc/objects.cfg
 resource_file={root}/etc/resource.cfg
 status_file={root}/var/status.dat
@@ -664,12 +665,14 @@ def test_nagios_accepts_the_examples_in_debians_stock_configuration(example):
                                                       "(run as root)")
     text = readme_block("nagios") if example == "README.md" else (REPO / example).read_text()
     placed = [Path("/etc/nagios4/conf.d/zz-bx24-test-command.cfg"),
+              Path("/etc/nagios4/conf.d/zz-bx24-test-templates.cfg"),
               Path("/etc/nagios4/conf.d/zz-bx24-test-portal.cfg")]
     assert not any(path.exists() for path in placed)
     stock = validate_stock_nagios()
     try:
         shutil.copy(REPO / "contrib" / "nagios" / "check_bx24_sip.cfg", placed[0])
-        placed[1].write_text(text)
+        shutil.copy(REPO / "contrib" / "nagios" / "bx24_sip_templates.cfg", placed[1])
+        placed[2].write_text(text)
         with_portal = validate_stock_nagios()
     finally:
         for path in placed:
