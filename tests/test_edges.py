@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import threading
 import time
@@ -294,19 +293,3 @@ def test_bare_trailing_output_option_is_a_nagios_usage_error():
     run = run_plugin("--webhook", f"https://127.0.0.1:1/rest/1/{fake_portal.SECRET}/", "--output")
     assert_output(run, 3, "BX24_SIP UNKNOWN - argument --output: expected one argument "
                           "(see --help)")
-
-
-# ------------------------------------------------------------------ help and README agree
-
-def options_in(text: str) -> set:
-    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", text))
-
-
-def test_every_option_in_help_is_in_the_readme_table_and_back():
-    from conftest import REPO
-
-    readme = (REPO / "README.md").read_text()
-    table = readme.split("## Options\n", 1)[1].lstrip("\n").split("\n\n", 1)[0]
-    run = run_plugin("--help")
-    assert run.code == 3
-    assert options_in(run.stdout) - {"--help"} == options_in(table) - {"--help"}
