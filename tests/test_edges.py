@@ -104,7 +104,7 @@ def test_request_asks_for_an_unencoded_answer(portal):
 
 
 @pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
-def test_ca_bundle_variables_are_ignored(tls_portal, variable):  # noqa: F811
+def test_ca_bundle_variables_are_ignored(tls_portal, variable):
     """Only --ca-file changes what is trusted: a stray variable must not turn TLS off or on."""
     server, cert = tls_portal
     run = run_plugin("--webhook", fake_portal.webhook_for(server, scheme="https"),

@@ -1,0 +1,310 @@
+"""The installed Debian package, the way an admin uses it: Debian's stock Icinga 2 and Nagios 4
+configuration, unchanged, with only what the README tells a package user to add (the example
+rules or templates, a host per portal) dropped into their conf.d folders, and removed again.
+
+The daemons run the package's plugin through the package's CheckCommand (Icinga 2, from
+`include <plugins-contrib>`) and command file (Nagios 4, from /etc/nagios-plugins/config).
+These tests run when the package is installed (`.ci/run` builds and installs it and sets
+BX24_TEST_PACKAGE=installed); as root only, since they write into /etc.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict
+
+import fake_portal
+import pytest
+from conftest import REPORT, SCRIPT, assert_output, day, run_plugin
+from test_daemons import (
+    HOSTS,
+    NAGIOS,
+    PERFDATA_TEMPLATE,
+    PLAIN_PATH,
+    PORTALS,
+    Daemon,
+    GraphiteSink,
+    icinga_constants,
+    parse_perfdata,
+    portals,  # noqa: F401 - a fixture
+    require,
+    service_count,
+    status_blocks,
+    validate_icinga,
+    wait_for,
+    write_command,
+)
+
+PACKAGE = "monitoring-plugins-bx24-sip"
+DOC = Path("/usr/share/doc") / PACKAGE
+PLUGIN = Path("/usr/lib/nagios/plugins/check_bx24_sip")
+ICINGA_CONF_D = Path("/etc/icinga2/conf.d")
+NAGIOS_CONF_D = Path("/etc/nagios4/conf.d")
+SECRETS = Path("/etc/nagios4/bx24-test")  # readable by the nagios group, as the README says
+
+
+def package_installed() -> bool:
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", PACKAGE], capture_output=True,
+                          text=True)
+    return done.stdout == "install ok installed"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def installed():
+    if os.environ.get("BX24_TEST_PACKAGE") == "installed":
+        assert package_installed(), f"BX24_TEST_PACKAGE=installed but {PACKAGE} is not installed"
+    elif not package_installed():
+        pytest.skip(f"{PACKAGE} is not installed (.ci/run builds and installs it)")
+    require(os.geteuid() == 0, "the package tests write into /etc: run them as root")
+
+
+def test_the_package_puts_every_file_where_debian_looks():
+    listed = set(subprocess.run(["dpkg", "-L", PACKAGE], capture_output=True, text=True,
+                                check=True).stdout.split())
+    assert {str(PLUGIN), "/usr/share/man/man1/check_bx24_sip.1.gz",
+            "/usr/share/icinga2/include/plugins-contrib.d/bx24_sip.conf",
+            "/etc/nagios-plugins/config/bx24_sip.cfg", f"{DOC}/README.md.gz",
+            f"{DOC}/README.ru.md.gz", f"{DOC}/changelog.gz", f"{DOC}/changelog.Debian.gz",
+            f"{DOC}/copyright", f"{DOC}/examples/bx24_sip_services.conf",
+            f"{DOC}/examples/bx24_sip_templates.cfg",
+            f"{DOC}/examples/bx24_sip_example.cfg"} <= listed
+    assert not [path for path in listed if "/conf.d/" in path]  # commands, never services
+    script = SCRIPT.read_text().split("\n", 1)[1]
+    assert PLUGIN.read_text() == "#!/usr/bin/python3\n" + script
+    assert gzip.decompress((DOC / "changelog.gz").read_bytes()).decode() == (
+        SCRIPT.parent / "CHANGELOG.md").read_text()
+
+
+def test_the_package_depends_on_debians_python_libraries_only():
+    depends = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", PACKAGE], capture_output=True,
+                             text=True, check=True).stdout
+    assert depends == "python3, python3-nagiosplugin (>= 1.3.2), python3-requests (>= 2.28)"
+
+
+def test_the_installed_plugin_runs_with_debians_python_under_crons_path(portal):
+    portal.serve("expiring")
+    run = run_plugin("--webhook", portal.webhook, command=[str(PLUGIN)],
+                     env={"PATH": "/usr/bin:/bin"})
+    assert_output(run, 1, f"BX24_SIP WARNING - paid until {day(5)}, 5 days left | "
+                          "days_left=5;7:;3: free_minutes=0;;;0 paid=1;;;0;1 time=T")
+
+
+# --------------------------------------------------------------------------- Icinga 2
+
+ICINGA_DROP_IN = """
+object ExternalCommandListener "bx24-test-command" {{ command_path = "{root}/run/icinga2.cmd" }}
+object PerfdataWriter "bx24-test-perfdata" {{
+  service_temp_path = "{root}/spool/tmp/service-perfdata"
+  service_perfdata_path = "{root}/spool/perfdata/service-perfdata"
+  host_temp_path = "{root}/spool/tmp/host-perfdata"
+  host_perfdata_path = "{root}/spool/perfdata/host-perfdata"
+  service_format_template = {template}
+  rotation_interval = 1s
+}}
+object GraphiteWriter "bx24-test-graphite" {{ host = "127.0.0.1"; port = {graphite} }}
+"""
+
+
+def icinga_host(name: str, url: str, lines: bool) -> str:
+    opt_out = "" if lines else "\n  vars.bx24_sip_check_lines = false"
+    return (f'\nobject Host "{name}" {{\n  check_command = "dummy"\n'
+            f'  vars.bx24_sip_webhook = "{url}"{opt_out}\n}}\n')
+
+
+@pytest.fixture(scope="module")
+def stock_icinga(tmp_path_factory, portals):
+    """Debian's /etc/icinga2 as it is, plus the package user's two drop-ins, run as a daemon."""
+    urls, _ = portals
+    root = tmp_path_factory.mktemp("stock-icinga2")
+    for folder in ("lib", "log", "cache", "run", "spool/tmp", "spool/perfdata", "etc/zones.d"):
+        (root / folder).mkdir(parents=True)
+    sink = GraphiteSink()
+    placed = [ICINGA_CONF_D / "bx24_sip_services.conf", ICINGA_CONF_D / "zz-bx24-test.conf"]
+    assert not any(path.exists() for path in placed)
+    config = Path("/etc/icinga2/icinga2.conf")
+    daemon = None
+    try:
+        stock = validate_icinga(config, root)
+        shutil.copy(DOC / "examples" / "bx24_sip_services.conf", placed[0])
+        placed[1].write_text(ICINGA_DROP_IN.format(root=root, template=PERFDATA_TEMPLATE,
+                                                   graphite=sink.port) + "".join(
+            icinga_host(host, urls[host], scenario in fake_portal.LINE_SCENARIOS)
+            for host, scenario in HOSTS))
+        validation = validate_icinga(config, root)
+        daemon = Daemon(["icinga2", "daemon", "-c", str(config), *icinga_constants(root)],
+                        root / "console.log")
+        wait_for(sink.connected.is_set, "Icinga 2's GraphiteWriter to connect", within=30)
+        for portal in PORTALS:
+            write_command(daemon, root / "run" / "icinga2.cmd",
+                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{portal.icinga_service};"
+                          f"{int(time.time())}")
+        found = wait_for(lambda: icinga_results(root), "Icinga 2 to check every portal service")
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        sink.close()
+        for path in placed:
+            path.unlink(missing_ok=True)
+    REPORT.append(f"Icinga 2 with Debian's stock configuration and the package: {len(PORTALS)} "
+                  "checks read back")
+    yield {"stock": stock, "validation": validation, "results": found, "graphite": sink}
+
+
+def icinga_results(root: Path):
+    ours = {(portal.host, portal.icinga_service) for portal in PORTALS}
+    lines = {}
+    for path in (root / "spool").rglob("service-perfdata*"):
+        for line in path.read_text().splitlines():
+            fields = dict(field.split("::", 1) for field in line.split("\t"))
+            if (fields["HOST"], fields["SERVICE"]) in ours:
+                lines[(fields["HOST"], fields["SERVICE"])] = fields
+    return lines if len(lines) == len(ours) else None
+
+
+def test_stock_icinga_finds_the_packaged_checkcommand(stock_icinga):
+    """No `cp` of a CheckCommand, no include line: the package's file is read by the stock
+    `include <plugins-contrib>`, and the example rules add two services per portal."""
+    hosts = len(HOSTS)
+    assert service_count(stock_icinga["validation"]) == service_count(stock_icinga["stock"]) + (
+        hosts + sum(scenario in fake_portal.LINE_SCENARIOS for _, scenario in HOSTS))
+    assert "warning/" not in stock_icinga["validation"]
+
+
+@pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
+def test_stock_icinga_runs_the_packaged_plugin(stock_icinga, portal):
+    result = stock_icinga["results"][(portal.host, portal.icinga_service)]
+    assert result["STATEID"] == str(portal.code)
+    assert result["OUTPUT"] == portal.output + (" " if portal.perfdata else "")
+    perfdata = parse_perfdata(result["PERFDATA"]) if result["PERFDATA"] else {}
+    assert perfdata == portal.perfdata
+
+
+def test_the_manual_command_file_beside_the_package_is_the_documented_conflict(tmp_path):
+    """Why the README tells package users to copy only the rules: the CheckCommand twice."""
+    for folder in ("lib", "log", "cache", "run", "spool", "etc/zones.d"):
+        (tmp_path / folder).mkdir(parents=True)
+    copied = ICINGA_CONF_D / "check_bx24_sip.conf"
+    assert not copied.exists()
+    try:
+        shutil.copy(SCRIPT.parent / "contrib" / "icinga2" / "check_bx24_sip.conf", copied)
+        done = subprocess.run(["icinga2", "daemon", "-C", *icinga_constants(tmp_path)],
+                              capture_output=True, text=True,
+                              env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
+    finally:
+        copied.unlink(missing_ok=True)
+    assert done.returncode != 0
+    assert "re-defined" in done.stdout
+
+
+# --------------------------------------------------------------------------- Nagios 4
+
+def nagios_objects(urls: Dict[str, str]) -> str:
+    """Hosts and services as the README's block has them, with the test's secret files."""
+    objects = []
+    for host, _ in HOSTS:
+        objects.append(f"""
+define host {{
+    use                     generic-host
+    host_name               {host}
+    address                 127.0.0.1
+    check_period            24x7
+    max_check_attempts      1
+    notification_interval   0
+    notifications_enabled   0
+    contact_groups          admins
+}}
+""")
+    for portal in PORTALS:
+        template = "bx24-sip-lines-service" if portal.lines else "bx24-sip-service"
+        objects.append(f"""
+define service {{
+    use                     {template},generic-service
+    host_name               {portal.host}
+    notifications_enabled   0
+    _BX24_WEBHOOK_FILE      {SECRETS / (portal.host + '.url')}
+}}
+""")
+    return "".join(objects)
+
+
+def write_secrets(urls: Dict[str, str]) -> None:
+    """/etc/nagios4/bx24-test: root and the nagios group, as the README sets it up."""
+    import grp
+
+    nagios_gid = grp.getgrnam("nagios").gr_gid
+    SECRETS.mkdir(mode=0o750)
+    os.chown(SECRETS, 0, nagios_gid)
+    for host, url in urls.items():
+        secret = SECRETS / f"{host}.url"
+        secret.write_text(url + "\n")
+        secret.chmod(0o640)
+        os.chown(secret, 0, nagios_gid)
+
+
+@pytest.fixture(scope="module")
+def stock_nagios(portals):
+    """Debian's /etc/nagios4 as it is, the package's command, the templates and portals the
+    README has a package user add; the daemon as Debian configures it (user nagios)."""
+    require(NAGIOS is not None, "Nagios 4 is not installed (apt install nagios4-core)")
+    assert NAGIOS is not None
+    urls, _ = portals
+    config = "/etc/nagios4/nagios.cfg"
+    placed = [NAGIOS_CONF_D / "bx24_sip_templates.cfg", NAGIOS_CONF_D / "zz-bx24-test.cfg"]
+    assert not any(path.exists() for path in placed) and not SECRETS.exists()
+    status_dat = Path("/var/lib/nagios4/status.dat")
+    console = Path("/var/log/nagios4/bx24-test-console.log")
+    daemon = None
+    try:
+        write_secrets(urls)
+        shutil.copy(DOC / "examples" / "bx24_sip_templates.cfg", placed[0])
+        placed[1].write_text(nagios_objects(urls))
+        validation = subprocess.run([NAGIOS, "-v", config], capture_output=True, text=True,
+                                    env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
+        assert validation.returncode == 0, validation.stdout
+        started = time.time()
+        daemon = Daemon([NAGIOS, config], console)
+        for portal in PORTALS:
+            write_command(daemon, Path("/var/lib/nagios4/rw/nagios.cmd"),
+                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{portal.nagios_service};"
+                          f"{int(time.time())}")
+
+        def results():
+            if not status_dat.exists():
+                return None
+            checked = {(block["host_name"], block["service_description"]): block
+                       for block in status_blocks(status_dat, "servicestatus")
+                       if block.get("host_name", "").endswith("-portal")
+                       and int(block.get("last_check", "0")) >= int(started)}
+            return checked if len(checked) == len(PORTALS) else None
+
+        found = wait_for(results, "Nagios 4 to check every portal service", within=90)
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        for path in [*placed, console]:
+            path.unlink(missing_ok=True)
+        shutil.rmtree(SECRETS, ignore_errors=True)
+    REPORT.append(f"Nagios 4 with Debian's stock configuration and the package: {len(PORTALS)} "
+                  "checks read back")
+    yield {"validation": validation, "results": found}
+
+
+def test_stock_nagios_validates_with_the_packaged_command(stock_nagios):
+    output = stock_nagios["validation"].stdout
+    assert "Total Warnings: 0" in output and "Total Errors:   0" in output
+
+
+@pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
+def test_stock_nagios_runs_the_packaged_plugin(stock_nagios, portal):
+    result = stock_nagios["results"][(portal.host, portal.nagios_service)]
+    assert result["check_command"] == "check_bx24_sip"
+    assert result["current_state"] == str(portal.code)
+    assert result["plugin_output"] == portal.output
+    perfdata = parse_perfdata(result["performance_data"]) if result["performance_data"] else {}
+    assert perfdata == portal.perfdata
+
