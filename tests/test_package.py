@@ -160,7 +160,9 @@ def icinga_results(root: Path):
     lines = {}
     for path in (root / "spool").rglob("service-perfdata*"):
         for line in path.read_text().splitlines():
-            fields = dict(field.split("::", 1) for field in line.split("\t"))
+            if not line.startswith("HOST::"):  # the rest of a stock check's multi-line output
+                continue
+            fields = dict(field.split("::", 1) for field in line.split("\t") if "::" in field)
             if (fields["HOST"], fields["SERVICE"]) in ours:
                 lines[(fields["HOST"], fields["SERVICE"])] = fields
     return lines if len(lines) == len(ours) else None
