@@ -188,6 +188,14 @@ def write_command(daemon: "Daemon", pipe: Path, command: str, within: float = 30
         return
 
 
+def force_checks(daemon: "Daemon", pipe: Path, system: str) -> None:
+    """A forced check of every portal service, named as `system` (icinga or nagios) names it."""
+    for portal in PORTALS:
+        service = portal.icinga_service if system == "icinga" else portal.nagios_service
+        write_command(daemon, pipe, f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{service};"
+                                    f"{int(time.time())}")
+
+
 def wait_for(probe, what: str, within: float = 60):
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -288,9 +296,13 @@ include "{repo}/contrib/icinga2/check_bx24_sip.conf"
 include "{repo}/contrib/icinga2/bx24_sip_services.conf"
 
 object CheckerComponent "checker" {{ }}
-object ExternalCommandListener "command" {{ command_path = "{root}/run/icinga2.cmd" }}
 object FileLogger "debug" {{ path = "{root}/log/debug.log"; severity = "debug" }}
-object PerfdataWriter "perfdata" {{
+"""
+
+# What the tests add to any Icinga 2 configuration to force checks and read results back.
+ICINGA_TEST_FEATURES = """
+object ExternalCommandListener "bx24-test-command" {{ command_path = "{root}/run/icinga2.cmd" }}
+object PerfdataWriter "bx24-test-perfdata" {{
   service_temp_path = "{root}/spool/tmp/service-perfdata"
   service_perfdata_path = "{root}/spool/perfdata/service-perfdata"
   host_temp_path = "{root}/spool/tmp/host-perfdata"
@@ -298,7 +310,7 @@ object PerfdataWriter "perfdata" {{
   service_format_template = {template}
   rotation_interval = 1s
 }}
-object GraphiteWriter "graphite" {{ host = "127.0.0.1"; port = {graphite} }}
+object GraphiteWriter "bx24-test-graphite" {{ host = "127.0.0.1"; port = {graphite} }}
 """
 
 PERFDATA_TEMPLATE = ('"HOST::$host.name$\\tSERVICE::$service.name$\\tSTATE::$service.state$'
@@ -321,6 +333,24 @@ def icinga_constants(root: Path) -> List[str]:
              "ModAttrPath": "lib/modified-attributes.conf", "ZonesDir": "etc/zones.d"}
     defines = [f"-DConfiguration.{key}={root / value}" for key, value in paths.items()]
     return defines + [f"-DConfiguration.RunAsUser={user}", f"-DConfiguration.RunAsGroup={group}"]
+
+
+def icinga_test_features(root: Path, sink: GraphiteSink) -> str:
+    return ICINGA_TEST_FEATURES.format(root=root, template=PERFDATA_TEMPLATE, graphite=sink.port)
+
+
+def icinga_results(root: Path):
+    """{(host, service): fields} of every portal service, once Icinga 2 wrote them all."""
+    ours = {(portal.host, portal.icinga_service) for portal in PORTALS}
+    results = {}
+    for path in (root / "spool").rglob("service-perfdata*"):
+        for line in path.read_text().splitlines():
+            if not line.startswith("HOST::"):  # the rest of another check's multi-line output
+                continue
+            fields = dict(field.split("::", 1) for field in line.split("\t") if "::" in field)
+            if (fields["HOST"], fields["SERVICE"]) in ours:
+                results[(fields["HOST"], fields["SERVICE"])] = fields
+    return results if len(results) == len(ours) else None
 
 
 def validate_icinga(config: Path, root: Path) -> str:
@@ -363,9 +393,8 @@ def icinga(tmp_path_factory, portals, plugin_dir):
             variables += "\n  vars.bx24_sip_check_lines = false"
         hosts.append(ICINGA_HOST.format(name=host, vars=variables))
     config = root / "etc" / "icinga2.conf"
-    config.write_text(ICINGA_CONFIG.format(plugins=plugin_dir, repo=REPO, root=root,
-                                           graphite=sink.port, template=PERFDATA_TEMPLATE)
-                      + "".join(hosts))
+    config.write_text(ICINGA_CONFIG.format(plugins=plugin_dir, repo=REPO, root=root)
+                      + icinga_test_features(root, sink) + "".join(hosts))
     started = time.monotonic()
     validation = validate_icinga(config, root)
     validated = time.monotonic() - started
@@ -374,20 +403,9 @@ def icinga(tmp_path_factory, portals, plugin_dir):
     try:
         # metrics of checks that end before the writer has connected would be dropped
         wait_for(sink.connected.is_set, "Icinga 2's GraphiteWriter to connect", within=30)
-        for portal in PORTALS:
-            write_command(daemon, root / "run" / "icinga2.cmd",
-                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{portal.icinga_service};"
-                          f"{int(time.time())}")
+        force_checks(daemon, root / "run" / "icinga2.cmd", "icinga")
 
-        def results():
-            lines = {}
-            for path in (root / "spool").rglob("service-perfdata*"):
-                for line in path.read_text().splitlines():
-                    fields = dict(field.split("::", 1) for field in line.split("\t"))
-                    lines[(fields["HOST"], fields["SERVICE"])] = fields
-            return lines if len(lines) == len(PORTALS) else None
-
-        found = wait_for(results, "Icinga 2 to write a result for every service")
+        found = wait_for(lambda: icinga_results(root), "Icinga 2 to write a result for every service")
         wait_for(lambda: all(sink.values(p).keys() >= {f"{label}.value" for label in p.perfdata}
                              for p in PORTALS), "Icinga 2 to send every perfdata value")
         checked = time.monotonic() - started
@@ -598,10 +616,7 @@ def nagios(tmp_path_factory, portals, plugin_dir):
     assert validation.returncode == 0, validation.stdout
     daemon = Daemon([binary, config], root / "console.log")
     try:
-        for portal in PORTALS:
-            write_command(daemon, root / "run" / "nagios.cmd",
-                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{portal.nagios_service};"
-                          f"{int(time.time())}")
+        force_checks(daemon, root / "run" / "nagios.cmd", "nagios")
         status_dat = root / "var" / "status.dat"
 
         def results():

@@ -24,12 +24,14 @@ from conftest import REPORT, SCRIPT, assert_output, day, run_plugin
 from test_daemons import (
     HOSTS,
     NAGIOS,
-    PERFDATA_TEMPLATE,
     PLAIN_PATH,
     PORTALS,
     Daemon,
     GraphiteSink,
+    force_checks,
     icinga_constants,
+    icinga_results,
+    icinga_test_features,
     parse_perfdata,
     portals,  # noqa: F401 - a fixture
     require,
@@ -37,7 +39,6 @@ from test_daemons import (
     status_blocks,
     validate_icinga,
     wait_for,
-    write_command,
 )
 
 PACKAGE = "monitoring-plugins-bx24-sip"
@@ -96,20 +97,6 @@ def test_the_installed_plugin_runs_with_debians_python_under_crons_path(portal):
 
 # --------------------------------------------------------------------------- Icinga 2
 
-ICINGA_DROP_IN = """
-object ExternalCommandListener "bx24-test-command" {{ command_path = "{root}/run/icinga2.cmd" }}
-object PerfdataWriter "bx24-test-perfdata" {{
-  service_temp_path = "{root}/spool/tmp/service-perfdata"
-  service_perfdata_path = "{root}/spool/perfdata/service-perfdata"
-  host_temp_path = "{root}/spool/tmp/host-perfdata"
-  host_perfdata_path = "{root}/spool/perfdata/host-perfdata"
-  service_format_template = {template}
-  rotation_interval = 1s
-}}
-object GraphiteWriter "bx24-test-graphite" {{ host = "127.0.0.1"; port = {graphite} }}
-"""
-
-
 def icinga_host(name: str, url: str, lines: bool) -> str:
     opt_out = "" if lines else "\n  vars.bx24_sip_check_lines = false"
     return (f'\nobject Host "{name}" {{\n  check_command = "dummy"\n'
@@ -131,18 +118,14 @@ def stock_icinga(tmp_path_factory, portals):
     try:
         stock = validate_icinga(config, root)
         shutil.copy(DOC / "examples" / "bx24_sip_services.conf", placed[0])
-        placed[1].write_text(ICINGA_DROP_IN.format(root=root, template=PERFDATA_TEMPLATE,
-                                                   graphite=sink.port) + "".join(
+        placed[1].write_text(icinga_test_features(root, sink) + "".join(
             icinga_host(host, urls[host], scenario in fake_portal.LINE_SCENARIOS)
             for host, scenario in HOSTS))
         validation = validate_icinga(config, root)
         daemon = Daemon(["icinga2", "daemon", "-c", str(config), *icinga_constants(root)],
                         root / "console.log")
         wait_for(sink.connected.is_set, "Icinga 2's GraphiteWriter to connect", within=30)
-        for portal in PORTALS:
-            write_command(daemon, root / "run" / "icinga2.cmd",
-                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{portal.icinga_service};"
-                          f"{int(time.time())}")
+        force_checks(daemon, root / "run" / "icinga2.cmd", "icinga")
         found = wait_for(lambda: icinga_results(root), "Icinga 2 to check every portal service")
     finally:
         if daemon is not None:
@@ -153,19 +136,6 @@ def stock_icinga(tmp_path_factory, portals):
     REPORT.append(f"Icinga 2 with Debian's stock configuration and the package: {len(PORTALS)} "
                   "checks read back")
     yield {"stock": stock, "validation": validation, "results": found, "graphite": sink}
-
-
-def icinga_results(root: Path):
-    ours = {(portal.host, portal.icinga_service) for portal in PORTALS}
-    lines = {}
-    for path in (root / "spool").rglob("service-perfdata*"):
-        for line in path.read_text().splitlines():
-            if not line.startswith("HOST::"):  # the rest of a stock check's multi-line output
-                continue
-            fields = dict(field.split("::", 1) for field in line.split("\t") if "::" in field)
-            if (fields["HOST"], fields["SERVICE"]) in ours:
-                lines[(fields["HOST"], fields["SERVICE"])] = fields
-    return lines if len(lines) == len(ours) else None
 
 
 def test_stock_icinga_finds_the_packaged_checkcommand(stock_icinga):
@@ -270,10 +240,7 @@ def stock_nagios(portals):
         assert validation.returncode == 0, validation.stdout
         started = time.time()
         daemon = Daemon([NAGIOS, config], console)
-        for portal in PORTALS:
-            write_command(daemon, Path("/var/lib/nagios4/rw/nagios.cmd"),
-                          f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{portal.nagios_service};"
-                          f"{int(time.time())}")
+        force_checks(daemon, Path("/var/lib/nagios4/rw/nagios.cmd"), "nagios")
 
         def results():
             if not status_dat.exists():
