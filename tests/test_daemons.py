@@ -398,6 +398,7 @@ def icinga(tmp_path_factory, portals, plugin_dir):
     started = time.monotonic()
     validation = validate_icinga(config, root)
     validated = time.monotonic() - started
+    assert ICINGA2 is not None
     daemon = Daemon([ICINGA2, "daemon", "-c", str(config), *icinga_constants(root)],
                     root / "console.log")
     try:

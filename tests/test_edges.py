@@ -253,7 +253,7 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
 def test_prometheus_label_escapes_quotes_and_backslashes():
     options = SimpleNamespace(webhook=SimpleNamespace(host='a"b\\c'))
-    outcome = internal_error(ValueError("x"), NOW)._replace(options=options)
+    outcome = internal_error(ValueError("x"), NOW)._replace(options=options)  # type: ignore[arg-type]
     assert 'bx24_sip_up{portal="a\\"b\\\\c"} 0' in render_prometheus(outcome).splitlines()
 
 

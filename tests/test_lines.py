@@ -346,8 +346,8 @@ def test_line_list_and_default_line():
     assert parse_line_list([]) == {}
     assert parse_line_list({"reg1": "A | b\nc", "sip7": 7, "x": None}) == {
         "reg1": "A / b c", "sip7": "7", "x": ""}
-    assert [parse_default_line(v) for v in ("reg1", "", None, [], 5)] == ["reg1", None, None,
-                                                                          None, "5"]
+    answers: list = ["reg1", "", None, [], 5]
+    assert [parse_default_line(v) for v in answers] == ["reg1", None, None, None, "5"]
     with pytest.raises(BadAnswer):
         parse_default_line({"id": "reg1"})
 
