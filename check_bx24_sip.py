@@ -590,7 +590,8 @@ class Bitrix24:
         try:
             return read(self.post(request))
         except PortalRefused as refused:
-            if not refused.rate_limited or self.options.deadline.remaining() <= RATE_LIMIT_PAUSE + 1:
+            time_left = self.options.deadline.remaining()
+            if not refused.rate_limited or time_left <= RATE_LIMIT_PAUSE + 1:
                 raise
         time.sleep(RATE_LIMIT_PAUSE)
         return read(self.post(request))
@@ -599,7 +600,8 @@ class Bitrix24:
         """Up to 50 commands in one request; their results and errors, by key."""
         import json
 
-        return self.call("batch", interpret_batch, json.dumps({"halt": 0, "cmd": commands}).encode())
+        body = json.dumps({"halt": 0, "cmd": commands}).encode()
+        return self.call("batch", interpret_batch, body)
 
     def post(self, request: Request) -> Answer:
         options = self.options
@@ -826,7 +828,7 @@ def describe_value(value) -> str:
     return f"a JSON {json_type(value)}"
 
 
-# --------------------------------------------------------------------------- SIP lines: interpretation
+# --------------------------------------------------------------------------- SIP lines
 
 
 MAX_BATCH = 50  # commands per batch request; Bitrix24 refuses more (ERROR_BATCH_LENGTH_EXCEEDED)
@@ -941,7 +943,7 @@ def with_status(line: SipLine, batch: BatchAnswer) -> SipLine:
 
 
 def parse_sip_status(value) -> dict:
-    """voximplant.sip.status: STATUS_RESULT, STATUS_CODE (a SIP code), ERROR_MESSAGE, LAST_UPDATED."""
+    """voximplant.sip.status: STATUS_RESULT, STATUS_CODE (SIP), ERROR_MESSAGE, LAST_UPDATED."""
     if not isinstance(value, dict):
         raise BadAnswer(f"its status answer is a JSON {json_type(value)}, not an object")
     status = value.get("STATUS_RESULT")
@@ -1130,7 +1132,8 @@ class Sources:
                 unread = sum(len(c) for c in batches) - len(read)
                 raise Unreachable(f"{late.message} ({plural(unread, 'SIP line')} "
                                   "still unread)") from None
-            read.update((line.id, with_status(line, batch)) for line in lines if line.id in commands)
+            read.update((line.id, with_status(line, batch))
+                        for line in lines if line.id in commands)
         return [read.get(line.id, line) for line in lines]
 
 
