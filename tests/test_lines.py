@@ -425,3 +425,43 @@ def test_summary_orders_worse_lines_first():
                                                 'registration failed; "W" (reg1): waiting to register')
     assert summarize_lines([SipLine("reg1", "A", status="success")]) == (Ok, "1 SIP line registered")
     assert summarize_lines([]) == (Warn, "no cloud PBX SIP lines to check")
+
+
+# ------------------------------------------------------------------ every scenario, every output
+
+def summary_of(first_line: str) -> str:
+    """The summary of an expected first line: after 'STATE - ', before the perfdata."""
+    return first_line.split(" - ", 1)[1].split(" | ", 1)[0]
+
+
+OUTPUT_CASES = [(row[0], mode, code, line, row[5])
+                for row in SCENARIOS
+                for mode, code, line in (("lines", row[1], row[2]), ("all", row[3], row[4]))]
+
+
+@pytest.mark.parametrize("scenario,mode,code,line,requests", OUTPUT_CASES,
+                         ids=[f"{case[0]}-{case[1]}" for case in OUTPUT_CASES])
+def test_line_scenarios_in_json_and_prometheus(portal, scenario, mode, code, line, requests):
+    """The same verdict in every output; Prometheus' own linter has nothing to say."""
+    from test_formats import PROMTOOL, promtool_verdict, require_in_ci
+
+    portal.serve(scenario)
+    run = run_plugin("--webhook", portal.webhook, "--check", mode, "--output", "json")
+    document = json.loads(run.stdout)
+    assert (run.code, document["state_code"], document["check"]) == (code, code, mode)
+    assert document["summary"] == summary_of(line)
+    run = run_plugin("--webhook", portal.webhook, "--check", mode, "--output", "prometheus")
+    assert run.code == code
+    assert f'bx24_sip_check_state{{portal="127.0.0.1:{portal.server.port}"}} {code}' in run.lines
+    assert len(portal.server.log) == 2 * requests
+    if PROMTOOL is None:
+        require_in_ci("promtool is not installed (apt install prometheus)")
+    assert promtool_verdict(run.stdout) == "exit 0:"
+
+
+@pytest.mark.parametrize("scenario", [row[0] for row in SCENARIOS])
+def test_connector_mode_ignores_the_lines(portal, scenario):
+    portal.serve(scenario)
+    run = run_plugin("--webhook", portal.webhook, "--output", "json")
+    assert (run.code, json.loads(run.stdout)["lines"]) == (0, None)
+    assert [entry[0].path for entry in portal.server.log] == [fake_portal.path_for()]
