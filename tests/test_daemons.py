@@ -448,7 +448,11 @@ def test_icinga_accepts_the_file_in_debians_stock_configuration(tmp_path):
 
 @pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
 def test_icinga_runs_the_check(icinga, portal):
-    result = icinga["results"][(portal.host, portal.icinga_service)]
+    assert_icinga_result(icinga["results"][(portal.host, portal.icinga_service)], portal)
+
+
+def assert_icinga_result(result: Dict[str, str], portal: Portal) -> None:
+    """What Icinga 2's perfdata writer wrote of a service: state, output and perfdata."""
     states = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
     assert (result["STATEID"], result["STATE"]) == (str(portal.code), states[portal.code])
     # Icinga 2 cuts the line at "|" and keeps the space before it
@@ -646,7 +650,11 @@ def test_nagios_validates_the_shipped_configuration(nagios):
 
 @pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
 def test_nagios_runs_the_check(nagios, portal):
-    result = nagios["results"][(portal.host, portal.nagios_service)]
+    assert_nagios_result(nagios["results"][(portal.host, portal.nagios_service)], portal)
+
+
+def assert_nagios_result(result: Dict[str, str], portal: Portal) -> None:
+    """What status.dat holds of a service: the plugin's state, line and perfdata."""
     assert result["check_command"] == "check_bx24_sip"
     assert result["current_state"] == str(portal.code)
     assert result["plugin_output"] == portal.output

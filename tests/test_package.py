@@ -28,11 +28,12 @@ from test_daemons import (
     PORTALS,
     Daemon,
     GraphiteSink,
+    assert_icinga_result,
+    assert_nagios_result,
     force_checks,
     icinga_constants,
     icinga_results,
     icinga_test_features,
-    parse_perfdata,
     portals,  # noqa: F401 - a fixture
     require,
     service_count,
@@ -149,11 +150,7 @@ def test_stock_icinga_finds_the_packaged_checkcommand(stock_icinga):
 
 @pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
 def test_stock_icinga_runs_the_packaged_plugin(stock_icinga, portal):
-    result = stock_icinga["results"][(portal.host, portal.icinga_service)]
-    assert result["STATEID"] == str(portal.code)
-    assert result["OUTPUT"] == portal.output + (" " if portal.perfdata else "")
-    perfdata = parse_perfdata(result["PERFDATA"]) if result["PERFDATA"] else {}
-    assert perfdata == portal.perfdata
+    assert_icinga_result(stock_icinga["results"][(portal.host, portal.icinga_service)], portal)
 
 
 def test_the_manual_command_file_beside_the_package_is_the_documented_conflict(tmp_path):
@@ -270,10 +267,4 @@ def test_stock_nagios_validates_with_the_packaged_command(stock_nagios):
 
 @pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
 def test_stock_nagios_runs_the_packaged_plugin(stock_nagios, portal):
-    result = stock_nagios["results"][(portal.host, portal.nagios_service)]
-    assert result["check_command"] == "check_bx24_sip"
-    assert result["current_state"] == str(portal.code)
-    assert result["plugin_output"] == portal.output
-    perfdata = parse_perfdata(result["performance_data"]) if result["performance_data"] else {}
-    assert perfdata == portal.perfdata
-
+    assert_nagios_result(stock_nagios["results"][(portal.host, portal.nagios_service)], portal)
