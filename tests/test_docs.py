@@ -60,3 +60,53 @@ def test_man_page_renders_without_warnings(tmp_path):
                                "HOME": str(tmp_path)})
     assert (done.returncode, done.stderr) == (0, "")
     assert "check_bx24_sip - can this Bitrix24 portal call out over SIP?" in done.stdout
+
+
+# What --help says, word for word (rewrapped by argparse to the terminal's width): the help is
+# the first documentation a user reads, so a change to it is deliberate, and shows up here.
+HELP_SENTENCES = [
+    f"check_bx24_sip {__version__}: check that the Bitrix24 SIP connector of a portal is paid, "
+    "not about to expire and, while unpaid, not out of free minutes; and (--check lines) that "
+    "its cloud PBX SIP lines are registered.",
+    "webhook (exactly one source):",
+    "--webhook, --webhook-file, or the environment variable BX24_WEBHOOK (best: a file or the "
+    "environment keep it out of ps)",
+    "inbound webhook, https://PORTAL/rest/USER_ID/CODE/",
+    "read the webhook URL from the first non-empty line",
+    "what to check:",
+    "connector: is the SIP connector paid (one request); lines: are the cloud PBX SIP lines "
+    "registered; all: both, the worse state wins (default connector)",
+    "with --check lines/all: check only this cloud PBX line (reg150907 or 150907; repeatable); "
+    "default: every cloud PBX line. Bitrix24 takes 0.5-1 s per line: give -t at least 5 + 1 per "
+    "line",
+    "thresholds:",
+    "WARNING when fewer than N days of paid time remain (default 7)",
+    "CRITICAL when fewer than N days remain (default 3)",
+    "while unpaid: WARNING when fewer than N free minutes remain (default 10)",
+    "while unpaid: CRITICAL when fewer than N free minutes remain (default 1); 0 free minutes is "
+    "always CRITICAL",
+    "state of an unpaid connector that still has free minutes (default warning)",
+    "connection:",
+    "state when the portal cannot be reached in time (default unknown)",
+    "deadline for the whole run, DNS and slow answers included (default 10); for --check lines "
+    "give 5 + 1 per cloud PBX line",
+    "trust the CA certificates in PATH",
+    "do not verify the portal's TLS certificate",
+    "output:",
+    "stdout format; the exit code is the same in all (default nagios)",
+    "also write the Prometheus text to PATH atomically, for node_exporter's textfile collector "
+    "(with --output prometheus, instead of stdout)",
+    "more detail on the following lines (up to -vvv)",
+    "Thresholds are lower bounds: WARNING when FEWER than N days (minutes) remain; exactly N is "
+    "OK. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Perfdata: days_left, free_minutes, "
+    "paid, time; with lines: lines, lines_registered, lines_pending, lines_failed.",
+]
+
+
+@pytest.mark.parametrize("columns", ["60", "100"])
+def test_help_says_what_it_should(columns):
+    run = run_plugin("--help", env={"COLUMNS": columns})
+    assert (run.code, run.stderr) == (3, "")
+    text = " ".join(run.stdout.split())
+    missing = [sentence for sentence in HELP_SENTENCES if sentence not in text]
+    assert missing == []
