@@ -8,6 +8,8 @@ worktree), never in the one you are editing:
     git worktree add /tmp/mutants HEAD && cd /tmp/mutants
     BX24_TEST_SCRIPT=file python tests/mutation_sample.py --sample 150 --seed 7
 
+With two cores, two worktrees can share a sample: --shard 0/2 in one and --shard 1/2 in the other.
+
 It prints one line per surviving mutant (line number and the mutated line) and the score.
 """
 
@@ -63,12 +65,16 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=150)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--shard", default="0/1", metavar="K/N",
+                        help="run every N-th sampled mutant from the K-th (one worktree each)")
     args = parser.parse_args()
     os.environ["BX24_TEST_SCRIPT"] = "file"
     original = TARGET.read_text()
     mutants = all_mutants(original)
     chosen = sorted(random.Random(args.seed).sample(mutants, min(args.sample, len(mutants))),
                     key=lambda m: m.line_number)
+    shard, shards = (int(part) for part in args.shard.split("/"))
+    chosen = chosen[shard::shards]
     print(f"{len(mutants)} mutants, {len(chosen)} sampled (seed {args.seed})", flush=True)
     survived, started = [], time.monotonic()
     try:
