@@ -35,8 +35,9 @@ def json_of(run) -> dict:
     assert document["state_code"] == run.code
     checked = datetime.strptime(document["checked_at"], "%Y-%m-%dT%H:%M:%SZ")
     assert abs(checked.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)) < timedelta(minutes=1)
-    if document["request_duration_seconds"] is not None:
-        assert 0 <= document["request_duration_seconds"] < 5
+    duration = document["request_duration_seconds"]
+    if duration is not None:
+        assert 0 <= duration < 5 and round(duration, 3) == duration  # milliseconds
     return document
 
 

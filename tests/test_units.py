@@ -212,6 +212,7 @@ def test_interpret_paid_ignores_date_of_unpaid_and_reads_date_of_paid():
     (b'{"result":{}}', 500, BadAnswer, "HTTP 500 without a Bitrix24 error code"),
     (b'{"result":[]}', 200, BadAnswer, "'result' is empty"),
     (b'{"result":"ok"}', 200, BadAnswer, "'result' is a JSON string, not an object"),
+    (b'{"result":[1]}', 200, BadAnswer, "'result' is a JSON array, not an object"),
     (b'{"result":{"PAID":false}}', 200, BadAnswer, "'result' has no FREE_MINUTES"),
     (b'{"result":{"FREE_MINUTES":1}}', 200, BadAnswer, "'result' has no PAID"),
     (b'[1,2]', 200, BadAnswer, "the answer is a JSON array, not an object"),
