@@ -465,3 +465,12 @@ def test_connector_mode_ignores_the_lines(portal, scenario):
     run = run_plugin("--webhook", portal.webhook, "--output", "json")
     assert (run.code, json.loads(run.stdout)["lines"]) == (0, None)
     assert [entry[0].path for entry in portal.server.log] == [fake_portal.path_for()]
+
+
+def test_verbose_lines_of_a_deleted_and_a_missing_line(portal):
+    portal.serve("lines-deleted")
+    run = run_plugin("--webhook", portal.webhook, "--check", "lines", "-v", "--line", "151085",
+                     "--line", "reg999")
+    assert run.code == 2
+    assert run.lines[3:] == ['reg151085 "SIP line 2": WARNING, deleted while checking',
+                             "reg999: CRITICAL, not on the portal"]
