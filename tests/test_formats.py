@@ -362,3 +362,13 @@ def test_paid_answer_without_free_minutes_is_judged_by_the_date(portal):
     metrics = prometheus_of(run_plugin("--webhook", portal.webhook, "--output", "prometheus").stdout)
     assert "bx24_sip_free_call_seconds" not in metrics
     assert metrics["bx24_sip_paid"][1] == 1
+
+
+def test_unwritable_textfile_of_a_failed_check_keeps_the_first_reason():
+    """The reason to fix first stays first; the file's trouble is said after it."""
+    run = run_plugin("--bogus", "--output", "prometheus", "--prometheus-file",
+                     "/nonexistent-folder/bx24_sip.prom")
+    assert (run.code, run.stderr) == (3, "")
+    assert run.stdout == ("BX24_SIP UNKNOWN - unrecognized arguments: --bogus (see --help); also "
+                          "cannot write --prometheus-file /nonexistent-folder/bx24_sip.prom: No such "
+                          "file or directory\n")
