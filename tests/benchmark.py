@@ -5,7 +5,8 @@
 Runs, interleaved in one process so machine noise hits both alike,
   floor:  python -c "import nagiosplugin, requests"
   plugin: check_bx24_sip --webhook <fake portal>   (the installed command: a full check, HTTP
-          included; it needs 'pip install .' in the running Python)
+          included; it needs 'pip install .' in the running Python, not 'pip install -e .',
+          whose module has no bytecode cache)
   file:   python check_bx24_sip.py --webhook ...   (the file copied alone into a plugin folder;
           Python compiles a script run this way on every start, which the installed command
           loads from its bytecode cache)
