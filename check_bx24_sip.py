@@ -323,7 +323,7 @@ def build_parser():
     out = parser.add_argument_group("output")
     out.add_argument("--output", choices=("nagios", "json", "prometheus"), default="nagios",
                      help="stdout format; the exit code is the same in all (default nagios)")
-    out.add_argument("--prometheus-file", metavar="PATH",
+    out.add_argument("--prometheus-file", metavar="PATH", type=_textfile,
                      help="also write the Prometheus text to PATH atomically, for "
                           "node_exporter's textfile collector (with --output prometheus, "
                           "instead of stdout)")
@@ -353,6 +353,16 @@ def _seconds(text: str) -> float:
 
 
 _seconds.__name__ = "number of seconds (0 < t <= 3600)"
+
+
+def _textfile(text: str) -> str:
+    """A file to write; a URL here is a webhook in the wrong place (never echoed, never made)."""
+    if "://" in text:
+        raise ValueError(text)
+    return text
+
+
+_textfile.__name__ = "file path"
 
 
 def parse_options(argv: List[str], environ, started: float) -> Options:
@@ -1544,8 +1554,7 @@ def run(argv: List[str], environ) -> int:
         options = parse_options(argv, environ, started)
     except UsageError as err:
         outcome = Outcome(Unknown, err.message, checked_at, failure=err)
-        return emit(outcome, requested_output(argv), requested(argv, "--prometheus-file"), 0,
-                    started=False)
+        return emit(outcome, requested_output(argv), requested_textfile(argv), 0, started=False)
     try:
         check = build_check(options, date.today())
         check()
@@ -1593,6 +1602,14 @@ def requested_output(argv: List[str]) -> str:
     """--output read straight from argv, so a usage error is still printed as the caller parses."""
     value = requested(argv, "--output")
     return value if value in RENDERERS else "nagios"
+
+
+def requested_textfile(argv: List[str]) -> Optional[str]:
+    """--prometheus-file read straight from argv, if it is a file path at all."""
+    try:
+        return _textfile(requested(argv, "--prometheus-file") or "") or None
+    except ValueError:
+        return None
 
 
 def requested(argv: List[str], option: str) -> Optional[str]:

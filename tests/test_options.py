@@ -57,6 +57,8 @@ def assert_unknown(run, summary: str) -> None:
     (["--webhook", HOOK, "--bogus"], {}, "unrecognized arguments: --bogus (see --help)"),
     (["--webhook", HOOK, "positional"], {}, "unrecognized arguments: positional (see --help)"),
     ([HOOK], {}, "unrecognized arguments: <URL> (see --help)"),
+    (["--webhook", HOOK, "--prometheus-file", HOOK], {},
+     "argument --prometheus-file: invalid file path value: '<URL>' (see --help)"),
     (["--webhook", HOOK, "--webhook", HOOK], {},
      "--webhook is given twice: give exactly one webhook source"),
     (["--webhook-file", "/a", "--webhook-file=/b"], {},

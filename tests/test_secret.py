@@ -90,6 +90,12 @@ def test_usage_errors_never_show_the_secret(tmp_path, secret):
         run_plugin(f"--webhook=https://portal.example:99999/rest/1/{secret}/"),
         run_plugin(f"https://portal.example/rest/1/{secret}/"),  # --webhook forgotten
         run_plugin("-w", f"https://portal.example/rest/{secret}/"),  # wrong option, bad URL
+        # the webhook given to --prometheus-file: no file is made, and its path is not echoed
+        run_plugin("--bogus", "--prometheus-file", f"https://portal.example/rest/1/{secret}/"),
+        run_plugin(f"--prometheus-file=https://portal.example/rest/1/{secret}/",
+                   "--webhook-file", str(tmp_path / "missing")),
+        run_plugin("--webhook", f"https://portal.example/rest/1/{secret}0/", "--prometheus-file",
+                   f"https://portal.example/rest/1/{secret}/"),
     ]
     for run in runs:
         assert run.code == 3
