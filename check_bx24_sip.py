@@ -1268,9 +1268,10 @@ class CheckSummary(nagiosplugin.Summary):
 
     def ok(self, results):
         sentences: List[str] = []
-        for name in ASPECTS:
-            hint = results[name].hint if name in results else None
-            if hint and not any(said in hint for said in sentences):
+        for name in (name for name in ASPECTS if name in results):
+            hint = results[name].hint
+            failed = isinstance(results[name].metric.value, CheckFailure)
+            if not any(repeats(hint, said, failed) for said in sentences):
                 sentences.append(hint)
         return "; ".join(sentences)
 
@@ -1278,6 +1279,11 @@ class CheckSummary(nagiosplugin.Summary):
 
 
 ASPECTS = ("connector", "sip_lines")  # the metrics that carry an aspect's verdict
+
+
+def repeats(sentence: str, said: str, failed: bool) -> bool:
+    """The same failure as one already said, maybe with what it hid ("cannot list ...: ")."""
+    return sentence == said or (failed and sentence.endswith(": " + said))
 
 
 def build_check(options: Options, today: date) -> nagiosplugin.Check:

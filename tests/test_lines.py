@@ -474,3 +474,16 @@ def test_verbose_lines_of_a_deleted_and_a_missing_line(portal):
     assert run.code == 2
     assert run.lines[3:] == ['reg151085 "SIP line 2": WARNING, deleted while checking',
                              "reg999: CRITICAL, not on the portal"]
+
+
+def test_a_line_named_like_the_connector_sentence_is_still_reported(portal):
+    """User text that repeats the connector's sentence must not hide the failing line."""
+    name = f"paid until {day(30)} (30 days left)"
+    scenario = fake_portal.LINE_SCENARIOS["lines-default-failed"]._replace(
+        lines={"reg150907": name})
+    portal.server.expect_request(fake_portal.batch_path()).respond_with_handler(
+        fake_portal.batch_handler(scenario))
+    run = run_plugin("--webhook", portal.webhook, "--check", "all")
+    assert_output(run, 2, f'BX24_SIP CRITICAL - {PAID}; 1 of 1 SIP line not registered: "{name}" '
+                          "(reg150907, default outgoing): SIP 403 Forbidden | days_left=30;7:;3: "
+                          f"free_minutes=0;;;0 {perf(1, 0, failed=1)} paid=1;;;0;1 time=T")
