@@ -1475,7 +1475,7 @@ def prometheus_families(outcome: Outcome):
         ("lines", "Cloud PBX SIP lines checked",
          one(None if outcome.lines is None else len(lines))),
         ("line_registered", "1 when the cloud PBX SIP line is registered, else 0",
-         per_line(lambda line: int(line.status == "success" and line.failure is None))),
+         per_line(lambda line: int(judge_line(line)[0] == Ok))),
         ("line_check_state", "State of the SIP line: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
          per_line(lambda line: judge_line(line)[0].code)),
         ("check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
