@@ -48,9 +48,9 @@ try:
     import requests
 except ImportError as missing:  # pragma: no cover - exercised by a subprocess test
     print(
-        f"{PLUGIN_NAME} UNKNOWN - Python module '{missing.name}' is missing: "
-        "install it with 'pip install nagiosplugin requests' (Debian: apt install "
-        "python3-nagiosplugin python3-requests)"
+        f"{PLUGIN_NAME} UNKNOWN - Python module '{missing.name}' is missing for "
+        f"{sys.executable or 'this python3'}: install it with 'pip install nagiosplugin requests' "
+        "(Debian: apt install python3-nagiosplugin python3-requests, which serve /usr/bin/python3)"
     )
     sys.exit(3)
 
@@ -59,6 +59,7 @@ from nagiosplugin.state import Critical, Ok, Unknown, Warn  # noqa: E402 - after
 METHOD = "voximplant.sip.connector.status"
 MAX_BODY = 1024 * 1024
 RATE_LIMIT_PAUSE = 1.0
+CHECKS = ("connector", "lines", "all")
 STATES = {"ok": Ok, "warning": Warn, "critical": Critical, "unknown": Unknown}
 
 
@@ -147,7 +148,11 @@ WEBHOOK_SHAPE = "https://PORTAL/rest/USER_ID/CODE/"
 SECRETS: set = set()  # webhook codes seen by parse_webhook; redact() removes them from output
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
 MIN_CODE = 8  # shorter codes would make redact() rewrite ordinary words and numbers
-URL_PATTERN = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s']*"  # compiled only when an error needs it
+# Text shaped like a webhook (a URL, or a /rest/USER_ID/ path with or without the scheme):
+# never printed, wherever it was given; redact() replaces it with <URL>.
+_WORD = r"[^\s'\"\\]*"  # up to a space or a quote, as argparse, JSON and sentences end one
+WEBHOOK_TEXT = re.compile(rf"[a-z][a-z0-9+.-]*://{_WORD[:-1]}+|{_WORD}\brest/\d+/{_WORD}",
+                          re.IGNORECASE)
 
 
 def parse_webhook(text: str) -> Webhook:
@@ -155,8 +160,11 @@ def parse_webhook(text: str) -> Webhook:
 
     Error messages never echo the URL: it carries the secret.
     """
+    text = text.strip()
+    if text[:1] in ("'", '"'):
+        raise UsageError(f"the webhook URL is in quotes: remove them; expected {WEBHOOK_SHAPE}")
     try:
-        parts = urlsplit(text.strip())
+        parts = urlsplit(text)
         port = parts.port
     except ValueError:
         raise UsageError(f"the webhook is not a URL; expected {WEBHOOK_SHAPE}") from None
@@ -177,7 +185,10 @@ def parse_webhook(text: str) -> Webhook:
 
 
 def check_host_name(host: str) -> None:
-    """A typo in the host is the user's mistake, not an unreachable portal to page about."""
+    """A typo in the host is the user's mistake, not an unreachable portal to page about.
+
+    RFC 1123 labels (IDN names as their punycode), or an IPv6 address; checked before any I/O.
+    """
     if ":" in host:
         import ipaddress
 
@@ -186,9 +197,21 @@ def check_host_name(host: str) -> None:
             return
         except ValueError:
             pass
-    elif all(char.isalnum() or char in "-._" for char in host):
+    elif is_host_name(host):
         return
     raise UsageError(f"the webhook's host name is not valid; expected {WEBHOOK_SHAPE}")
+
+
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
+
+
+def is_host_name(host: str) -> bool:
+    try:
+        ascii_name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_name[:-1].split(".") if ascii_name.endswith(".") else ascii_name.split(".")
+    return len(ascii_name) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
 
 
 def split_webhook_path(path: str) -> Tuple[str, str]:
@@ -257,7 +280,7 @@ def build_parser():
         def error(self, message):
             # argparse quotes the values it rejects; a URL there (a webhook given without
             # --webhook, or to the wrong option) would print the secret before it is known
-            raise UsageError(f"{re.sub(URL_PATTERN, '<URL>', message)} (see --help)")
+            raise UsageError(f"{WEBHOOK_TEXT.sub('<URL>', message)} (see --help)")
 
         def exit(self, status=0, message=None):
             if message:
@@ -287,13 +310,14 @@ def build_parser():
     source.add_argument("--webhook-file", metavar="PATH", action=Once,
                         help="read the webhook URL from the first non-empty line")
     what = parser.add_argument_group("what to check")
-    what.add_argument("--check", choices=("connector", "lines", "all"), default="connector",
+    what.add_argument("--check", choices=CHECKS, default="connector",
                       help="connector: is the SIP connector paid (one request); lines: are the "
                            "cloud PBX SIP lines registered; all: both, the worse state wins "
                            "(default connector)")
-    what.add_argument("--line", metavar="ID", action="append", type=line_id, default=[],
+    what.add_argument("--line", metavar="ID", action="extend", type=line_ids, default=[],
                       help="with --check lines/all: check only this cloud PBX line (reg150907 or "
-                           "150907; repeatable); default: every cloud PBX line. Bitrix24 takes "
+                           "150907; repeatable, or several separated by commas; an empty value "
+                           "adds none); default: every cloud PBX line. Bitrix24 takes "
                            "0.5-1 s per line: give -t at least 5 + 1 per line")
     limits = parser.add_argument_group("thresholds")
     limits.add_argument("-w", "--warning-days", type=_count, default=7, metavar="N",
@@ -365,8 +389,45 @@ def _textfile(text: str) -> str:
 _textfile.__name__ = "file path"
 
 
+def refuse_misplaced_webhook(argv: List[str]) -> None:
+    """A webhook pasted into another option or left as a stray argument: say where, never what.
+
+    Every code such a text holds is also redacted from whatever the run prints later.
+    """
+    previous = None
+    for arg in argv:
+        option, value = arg.split("=", 1) if arg.startswith("--") and "=" in arg else (None, arg)
+        if option is None and previous is not None and previous.startswith("-"):
+            option = previous
+        previous = arg
+        if not WEBHOOK_TEXT.search(value):
+            continue
+        SECRETS.update(code for code in re.findall(r"rest/\d+/([A-Za-z0-9_-]+)", value)
+                       if len(code) >= MIN_CODE)
+        if option == "--webhook":
+            continue
+        raise UsageError(misplaced_message(option if option in OPTIONS_WITH_VALUE else None))
+
+
+def misplaced_message(option: Optional[str]) -> str:
+    sources = "--webhook-file PATH (a file holding the URL), BX24_WEBHOOK or --webhook URL"
+    if option == "--webhook-file":
+        return ("--webhook-file got a webhook URL: give it the path of a file holding the URL "
+                "(or pass the URL in BX24_WEBHOOK or with --webhook URL)")
+    if option is not None:
+        return f"{option} got a webhook URL: pass the webhook with {sources}"
+    return f"a webhook URL was given without --webhook: pass it with {sources}"
+
+
+OPTIONS_WITH_VALUE = ("--webhook-file", "--check", "--line", "-w", "--warning-days", "-c",
+                      "--critical-days", "--warning-minutes", "--critical-minutes", "--unpaid",
+                      "--unreachable", "-t", "--timeout", "--ca-file", "--output",
+                      "--prometheus-file")
+
+
 def parse_options(argv: List[str], environ, started: float) -> Options:
     """Options from argv and the environment; the -t clock already runs while files are read."""
+    refuse_misplaced_webhook(argv)
     args = build_parser().parse_args(argv)
     if args.warning_days < args.critical_days:
         raise UsageError(
@@ -394,7 +455,7 @@ def parse_options(argv: List[str], environ, started: float) -> Options:
         verbose=min(args.verbose, 3),
         deadline=deadline,
         output=args.output,
-        prometheus_file=args.prometheus_file,
+        prometheus_file=args.prometheus_file or None,  # "": an unset monitoring variable
         check=args.check,
         lines=tuple(dict.fromkeys(args.line)),  # each line once, in the order given
     )
@@ -531,12 +592,13 @@ def read_capped(response) -> bytes:
 
 
 def describe_transport_error(exc: Exception, host: str, deadline: Deadline) -> str:
-    """Name the kind of failure from the exception chain, never from its text (it holds the URL)."""
+    """Name the kind of failure from the exception chain, never from its text (it holds the URL).
+
+    Only a failure where time ran out names the timeout: raising -t helps nothing else."""
     import socket
     import ssl
 
     chain = list(exception_chain(exc))
-    budget = f"(timeout {deadline.seconds:g}s)"
 
     def has(kind):
         return any(isinstance(link, kind) for link in chain)
@@ -556,7 +618,7 @@ def describe_transport_error(exc: Exception, host: str, deadline: Deadline) -> s
         return no_answer_in_time(host, deadline)
     else:
         what = "connection failed"
-    return f"cannot reach {host}: {what} {budget}"
+    return f"cannot reach {host}: {what}"  # time did not run out: -t would not help
 
 
 def no_answer_in_time(host: str, deadline: Deadline) -> str:
@@ -928,6 +990,11 @@ def line_id(text: str) -> str:
         raise UsageError(f"--line {clean(text, 30)} is not a cloud PBX line id: give regNNN or NNN "
                          "as voximplant.line.get lists it")
     return value
+
+
+def line_ids(text: str) -> List[str]:
+    """--line reg1,151083: a list, so a monitoring system can pass one variable; "" is none."""
+    return [line_id(part) for part in text.split(",") if part.strip()]
 
 
 def select_lines(listed: Dict[str, str], named: Tuple[str, ...],
@@ -1321,6 +1388,7 @@ class Outcome(NamedTuple):
     perfdata: Tuple[str, ...] = ()
     details: Tuple[Tuple[int, str], ...] = ()  # (lowest -v level that shows it, line)
     lines: Optional[Tuple[SipLine, ...]] = None  # None: not checked, or not read
+    check_asked: str = "connector"  # --check as argv gave it, for a run whose options failed
 
     @property
     def portal(self) -> Optional[str]:
@@ -1439,7 +1507,9 @@ def render_prometheus(outcome: Outcome, verbose: int = 0) -> str:
     Base units only (promtool's rule): free time in seconds, the end date as a timestamp.
     A failed check says why in a comment line, so a cron mail or the textfile shows the reason.
     """
-    portal = {"portal": outcome.portal or ""}
+    # the check label keeps two services' files apart: the same series twice in a textfile
+    # folder makes node_exporter serve only one of them
+    portal = {"portal": outcome.portal or "", "check": outcome.check or outcome.check_asked}
     lines = []
     if outcome.failure is not None:
         lines.append(f"# {status_line(outcome.state, outcome.summary, ())}")
@@ -1536,14 +1606,18 @@ def emit(outcome: Outcome, output: str, prometheus_file: Optional[str], verbose:
             outcome = outcome._replace(state=Unknown, summary=failure.message, failure=failure)
             output = "nagios" if output == "prometheus" else output
         else:
-            if output == "prometheus" and started:
+            if output == "prometheus":
+                if not started:  # the reason alone, for cron's mail: the file holds the metrics
+                    print(redact(status_line(outcome.state, outcome.summary, ())))
                 return outcome.state.code  # the file is the output; cron stays quiet
     print(redact(RENDERERS[output](outcome, verbose)))
     return outcome.state.code
 
 
 def redact(text: str) -> str:
-    """Remove every webhook code this run has seen: the last step before anything is printed."""
+    """Remove anything shaped like a webhook and every webhook code this run has seen: the last
+    step before anything is printed or written, whichever option or answer the text came from."""
+    text = WEBHOOK_SHAPE.join(WEBHOOK_TEXT.sub("<URL>", part) for part in text.split(WEBHOOK_SHAPE))
     for secret in SECRETS:
         text = text.replace(secret, "***")
     return text
@@ -1559,7 +1633,8 @@ def run(argv: List[str], environ) -> int:
     try:
         options = parse_options(argv, environ, started)
     except UsageError as err:
-        outcome = Outcome(Unknown, err.message, checked_at, failure=err)
+        outcome = Outcome(Unknown, err.message, checked_at, failure=err,
+                          check_asked=requested_check(argv))
         return emit(outcome, requested_output(argv), requested_textfile(argv), 0, started=False)
     try:
         check = build_check(options, date.today())
@@ -1608,6 +1683,12 @@ def requested_output(argv: List[str]) -> str:
     """--output read straight from argv, so a usage error is still printed as the caller parses."""
     value = requested(argv, "--output")
     return value if value in RENDERERS else "nagios"
+
+
+def requested_check(argv: List[str]) -> str:
+    """--check read straight from argv, so a failed run's textfile names its service's aspect."""
+    value = requested(argv, "--check")
+    return value if value in CHECKS else "connector"
 
 
 def requested_textfile(argv: List[str]) -> Optional[str]:

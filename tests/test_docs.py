@@ -76,8 +76,9 @@ HELP_SENTENCES = [
     "what to check:",
     "connector: is the SIP connector paid (one request); lines: are the cloud PBX SIP lines "
     "registered; all: both, the worse state wins (default connector)",
-    "with --check lines/all: check only this cloud PBX line (reg150907 or 150907; repeatable); "
-    "default: every cloud PBX line. Bitrix24 takes 0.5-1 s per line: give -t at least 5 + 1 per "
+    "with --check lines/all: check only this cloud PBX line (reg150907 or 150907; repeatable, "
+    "or several separated by commas; an empty value adds none); default: every cloud PBX line. "
+    "Bitrix24 takes 0.5-1 s per line: give -t at least 5 + 1 per "
     "line",
     "thresholds:",
     "WARNING when fewer than N days of paid time remain (default 7)",

@@ -30,14 +30,14 @@ def test_refused_connection_takes_the_unreachable_state(extra, code, state):
     port = free_port()
     run = run_plugin("--webhook", webhook(f"127.0.0.1:{port}", "http"), *extra)
     assert_output(run, code, f"BX24_SIP {state} - cannot reach 127.0.0.1:{port}: "
-                             "connection refused (timeout 10s)")
+                             "connection refused")
 
 
 def test_unresolvable_host_in_a_private_network(tmp_path):
     run = run_plugin("--webhook", webhook("portal.bitrix24.invalid"), "--unreachable", "critical",
                      prefix=netns_prefix(tmp_path))
     assert_output(run, 2, "BX24_SIP CRITICAL - cannot reach portal.bitrix24.invalid: "
-                          "cannot resolve the host name (timeout 10s)")
+                          "cannot resolve the host name")
 
 
 def test_hanging_dns_lookup_still_ends_at_the_deadline(tmp_path):
@@ -52,7 +52,7 @@ def test_plain_http_server_behind_https_is_a_tls_failure(portal):
     portal.serve("paid")
     run = run_plugin("--webhook", fake_portal.webhook_for(portal.server, scheme="https"))
     assert_output(run, 3, f"BX24_SIP UNKNOWN - cannot reach 127.0.0.1:{portal.server.port}: "
-                          "TLS handshake failed (timeout 10s)")
+                          "TLS handshake failed")
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_untrusted_certificate_is_a_tls_failure(tls_portal):
     server, _ = tls_portal
     run = run_plugin("--webhook", fake_portal.webhook_for(server, scheme="https"))
     assert_output(run, 3, f"BX24_SIP UNKNOWN - cannot reach 127.0.0.1:{server.port}: TLS failed: "
-                          "self-signed certificate (timeout 10s)")
+                          "self-signed certificate")
 
 
 @pytest.mark.parametrize("trust", ["--ca-file", "--insecure"])

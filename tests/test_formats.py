@@ -104,7 +104,7 @@ def test_json_unreachable_and_deadline(httpserver):
     document = json_of(run)
     assert (run.code, document["state"]) == (1, "WARNING")
     assert document["error"] == {"kind": "unreachable", "code": None, "message":
-                                 f"cannot reach 127.0.0.1:{port}: connection refused (timeout 10s)"}
+                                 f"cannot reach 127.0.0.1:{port}: connection refused"}
     assert document["request_duration_seconds"] is None
 
     httpserver.expect_request(fake_portal.path_for()).respond_with_handler(drip)
@@ -147,7 +147,7 @@ def test_prometheus_paid(portal):
     run = run_plugin("--webhook", portal.webhook, "--output", "prometheus")
     assert (run.code, run.stderr) == (2, "")
     metrics = prometheus_of(run.stdout)
-    label = {"portal": f"127.0.0.1:{portal.server.port}"}
+    label = {"portal": f"127.0.0.1:{portal.server.port}", "check": "connector"}
     paid_until = midnight(-3)
     duration = metrics.pop("bx24_sip_request_duration_seconds")
     assert duration[0] == label and 0 <= duration[1] < 5
@@ -173,9 +173,9 @@ def test_prometheus_unpaid_has_no_date_metrics(portal):
 def test_prometheus_failure_is_up_zero():
     port = free_port()
     run = run_plugin("--webhook", f"http://127.0.0.1:{port}/rest/1/abcd1234efgh5678/", "--output=prometheus",
-                     "--unreachable", "critical")
+                     "--unreachable", "critical", "--check", "all")
     assert run.code == 2
-    label = {"portal": f"127.0.0.1:{port}"}
+    label = {"portal": f"127.0.0.1:{port}", "check": "all"}
     assert prometheus_of(run.stdout) == {"bx24_sip_up": (label, 0),
                                          "bx24_sip_check_state": (label, 2)}
 
@@ -296,10 +296,10 @@ def test_failed_check_says_why_in_a_comment_line():
     port = free_port()
     run = run_plugin("--webhook", f"http://127.0.0.1:{port}/rest/1/abcd1234efgh5678/",
                      "--output", "prometheus")
-    label = f'portal="127.0.0.1:{port}"'
+    label = f'portal="127.0.0.1:{port}",check="connector"'
     assert (run.code, run.stderr) == (3, "")
     assert run.stdout == (
-        f"# BX24_SIP UNKNOWN - cannot reach 127.0.0.1:{port}: connection refused (timeout 10s)\n"
+        f"# BX24_SIP UNKNOWN - cannot reach 127.0.0.1:{port}: connection refused\n"
         "# HELP bx24_sip_up 1 when Bitrix24 answered everything the check asked, else 0\n"
         f"# TYPE bx24_sip_up gauge\nbx24_sip_up{{{label}}} 0\n"
         "# HELP bx24_sip_check_state Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
@@ -307,7 +307,8 @@ def test_failed_check_says_why_in_a_comment_line():
 
 
 STALE = "# HELP bx24_sip_up stale\n# TYPE bx24_sip_up gauge\nbx24_sip_up{portal=\"old\"} 1\n"
-DOWN = {"bx24_sip_up": ({"portal": ""}, 0), "bx24_sip_check_state": ({"portal": ""}, 3)}
+DOWN = {"bx24_sip_up": ({"portal": "", "check": "connector"}, 0),
+        "bx24_sip_check_state": ({"portal": "", "check": "connector"}, 3)}
 
 
 @pytest.mark.parametrize("args,reason", [
@@ -323,10 +324,13 @@ def test_a_check_that_cannot_start_rewrites_the_textfile_and_says_why(tmp_path, 
     target.write_text(STALE)
     for output in (["--output", "prometheus"], ["--output=prometheus"]):
         run = run_plugin(*args, *output, "--prometheus-file", str(target))
-        assert (run.code, run.stderr) == (3, "")
-        assert run.lines[0] == f"# BX24_SIP UNKNOWN - {reason}"
-        assert prometheus_of(run.stdout) == DOWN
-        assert target.read_text() == run.stdout
+        # the reason alone on stdout (what cron mails); the metrics are in the file
+        assert (run.code, run.stderr, run.stdout) == (3, "", f"BX24_SIP UNKNOWN - {reason}\n")
+        assert target.read_text().splitlines()[0] == f"# BX24_SIP UNKNOWN - {reason}"
+        assert prometheus_of(target.read_text()) == DOWN
+    run = run_plugin(*args, "--output", "prometheus")  # no file: stdout is the metrics text
+    assert (run.code, run.lines[0]) == (3, f"# BX24_SIP UNKNOWN - {reason}")
+    assert prometheus_of(run.stdout) == DOWN
     run = run_plugin(*args, "--prometheus-file", str(target))
     assert (run.code, run.stdout) == (3, f"BX24_SIP UNKNOWN - {reason}\n")
     assert prometheus_of(target.read_text()) == DOWN
@@ -342,7 +346,7 @@ def test_unreachable_portal_rewrites_the_textfile_quietly(tmp_path):
     run = run_plugin("--webhook", f"http://127.0.0.1:{port}/rest/1/abcd1234efgh5678/",
                      "--output", "prometheus", "--prometheus-file", str(target))
     assert (run.code, run.stdout, run.stderr) == (3, "", "")
-    label = {"portal": f"127.0.0.1:{port}"}
+    label = {"portal": f"127.0.0.1:{port}", "check": "connector"}
     assert prometheus_of(target.read_text()) == {"bx24_sip_up": (label, 0),
                                                   "bx24_sip_check_state": (label, 3)}
 

@@ -287,9 +287,10 @@ def test_prometheus_has_a_gauge_per_line(portal):
     samples = {(s.name, s.labels.get("line")): (s.labels, s.value)
                for family in parser.text_string_to_metric_families(run.stdout)
                for s in family.samples}
-    assert samples[("bx24_sip_lines", None)] == ({"portal": portal_label}, 3)
+    assert samples[("bx24_sip_lines", None)] == ({"portal": portal_label, "check": "lines"}, 3)
     assert samples[("bx24_sip_line_registered", "reg150907")] == (
-        {"portal": portal_label, "line": "reg150907", "name": "Trunk / with newline"}, 0)
+        {"portal": portal_label, "check": "lines", "line": "reg150907",
+         "name": "Trunk / with newline"}, 0)
     assert samples[("bx24_sip_line_check_state", "reg151085")][1] == 3
     assert samples[("bx24_sip_up", None)][1] == 1
     assert "bx24_sip_paid" not in {name for name, _ in samples}
@@ -452,7 +453,8 @@ def test_line_scenarios_in_json_and_prometheus(portal, scenario, mode, code, lin
     assert document["summary"] == summary_of(line)
     run = run_plugin("--webhook", portal.webhook, "--check", mode, "--output", "prometheus")
     assert run.code == code
-    assert f'bx24_sip_check_state{{portal="127.0.0.1:{portal.server.port}"}} {code}' in run.lines
+    assert (f'bx24_sip_check_state{{portal="127.0.0.1:{portal.server.port}",check="{mode}"}} {code}'
+            in run.lines)
     assert len(portal.server.log) == 2 * requests
     if PROMTOOL is None:
         require_in_ci("promtool is not installed (apt install prometheus)")

@@ -56,9 +56,11 @@ def assert_unknown(run, summary: str) -> None:
      "argument --insecure: not allowed with argument --ca-file (see --help)"),
     (["--webhook", HOOK, "--bogus"], {}, "unrecognized arguments: --bogus (see --help)"),
     (["--webhook", HOOK, "positional"], {}, "unrecognized arguments: positional (see --help)"),
-    ([HOOK], {}, "unrecognized arguments: <URL> (see --help)"),
+    ([HOOK], {}, "a webhook URL was given without --webhook: pass it with --webhook-file PATH "
+                 "(a file holding the URL), BX24_WEBHOOK or --webhook URL"),
     (["--webhook", HOOK, "--prometheus-file", HOOK], {},
-     "argument --prometheus-file: invalid file path value: '<URL>' (see --help)"),
+     "--prometheus-file got a webhook URL: pass the webhook with --webhook-file PATH (a file "
+     "holding the URL), BX24_WEBHOOK or --webhook URL"),
     (["--webhook", HOOK, "--webhook", HOOK], {},
      "--webhook is given twice: give exactly one webhook source"),
     (["--webhook-file", "/a", "--webhook-file=/b"], {},
@@ -66,6 +68,10 @@ def assert_unknown(run, summary: str) -> None:
     (["--webhook", "https://my portal.example/rest/1/abc123def456ghi7/", "--unreachable",
       "critical"], {},
      "the webhook's host name is not valid; expected https://PORTAL/rest/USER_ID/CODE/"),
+    (["--webhook", "'https://portal.example/rest/1/abc123def456ghi7/'"], {},
+     "the webhook URL is in quotes: remove them; expected https://PORTAL/rest/USER_ID/CODE/"),
+    ([], {"BX24_WEBHOOK": '"https://portal.example/rest/1/abc123def456ghi7/"'},
+     "the webhook URL is in quotes: remove them; expected https://PORTAL/rest/USER_ID/CODE/"),
     (["--webhook", "https://portal.example/rest/1/abc/"], {},
      "the webhook code is 3 characters long; Bitrix24's are 16 (at least 8 are needed): "
      "copy the whole webhook URL"),
@@ -110,9 +116,9 @@ def test_version_exits_unknown(flag):
 def test_missing_library_is_a_one_line_unknown():
     """python -S leaves out site-packages, where nagiosplugin and requests live."""
     run = run_plugin("--webhook", HOOK, command=[sys.executable, "-S", str(SCRIPT)])
-    assert_unknown(run, "Python module 'nagiosplugin' is missing: install it with "
-                        "'pip install nagiosplugin requests' (Debian: apt install "
-                        "python3-nagiosplugin python3-requests)")
+    assert_unknown(run, f"Python module 'nagiosplugin' is missing for {sys.executable}: install "
+                        "it with 'pip install nagiosplugin requests' (Debian: apt install "
+                        "python3-nagiosplugin python3-requests, which serve /usr/bin/python3)")
 
 
 def test_webhook_file_that_never_delivers_ends_at_the_deadline(tmp_path):
@@ -122,3 +128,54 @@ def test_webhook_file_that_never_delivers_ends_at_the_deadline(tmp_path):
     run = run_plugin("--webhook-file", str(fifo), "-t", "1")
     assert_unknown(run, f"--webhook-file {fifo} could not be read within the 1s timeout")
     assert run.seconds < 3
+
+
+@pytest.mark.parametrize("host", [
+    "yourportal..bitrix24.ru", ".bitrix24.ru", "a" * 64 + ".bitrix24.ru", "-portal.bitrix24.ru",
+    "portal-.bitrix24.ru", "my_portal.bitrix24.ru", "portal.bitrix24.ru..",
+    ".".join(["abcdefgh"] * 29) + ".ru",  # 263 characters: over 253
+])
+def test_malformed_host_names_are_usage_errors_before_any_io(host):
+    """RFC 1123 labels: a typo is the user's to fix, not an unreachable portal (nor a crash)."""
+    assert_unknown(run_plugin("--webhook", f"https://{host}/rest/1/abc123def456ghi7/"),
+                   "the webhook's host name is not valid; expected https://PORTAL/rest/USER_ID/CODE/")
+
+
+@pytest.mark.parametrize("host,shown", [
+    ("портал.рф", "портал.рф"), ("xn--80aswg.xn--p1ai", "xn--80aswg.xn--p1ai"),
+    ("a" * 63 + ".bitrix24.ru", "a" * 63 + ".bitrix24.ru"), ("portal.bitrix24.ru.", "portal.bitrix24.ru."),
+    ("127.0.0.1", "127.0.0.1"), ("[::1]", "[::1]"),
+])
+def test_valid_host_names_are_accepted(host, shown):
+    from check_bx24_sip import parse_webhook
+
+    assert parse_webhook(f"https://{host}/rest/1/abc123def456ghi7/").host == shown
+
+
+@pytest.mark.parametrize("values,expected", [
+    (["--line=reg1,151083", "--line", "2"], ("reg1", "reg151083", "reg2")),
+    (["--line=", "--line", " , "], ()),
+    (["--line=reg1,,reg1"], ("reg1",)),
+])
+def test_lines_may_come_as_one_comma_separated_value(values, expected):
+    """What a Nagios custom variable passes as --line=$_SERVICEBX24_LINES$, empty or not."""
+    from check_bx24_sip import parse_options
+
+    options = parse_options(["--webhook", HOOK, "--check", "lines", *values], {}, 0.0)
+    assert options.lines == expected
+
+
+def test_an_empty_line_list_is_fine_for_the_connector():
+    """--line= (an unset Nagios variable) means no line, which the connector check allows."""
+    from check_bx24_sip import parse_options
+
+    assert parse_options(["--webhook", HOOK, "--line="], {}, 0.0).lines == ()
+    assert_unknown(run_plugin("--webhook", HOOK, "--line=reg1"),
+                   "--line needs --check lines or --check all")
+
+
+def test_an_empty_prometheus_file_means_none():
+    """--prometheus-file=$_SERVICEBX24_PROMETHEUS_FILE$ with the variable unset."""
+    from check_bx24_sip import parse_options
+
+    assert parse_options(["--webhook", HOOK, "--prometheus-file="], {}, 0.0).prometheus_file is None

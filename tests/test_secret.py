@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from typing import List
 
 import fake_portal
 import pytest
@@ -123,9 +124,103 @@ def test_internal_error_traceback_at_vvv_is_redacted(monkeypatch, capsys, secret
     assert check_bx24_sip.main(["--webhook", url], {}) == 3
     quiet = capsys.readouterr().out
     assert quiet == ("BX24_SIP UNKNOWN - internal error RuntimeError: boom at "
-                     "https://portal.example/rest/1/***/ (run with -vvv for details)\n")
+                     "<URL> (run with -vvv for details)\n")
     assert check_bx24_sip.main(["--webhook", url, "-vvv"], {}) == 3
     loud = capsys.readouterr().out
     assert loud.startswith("BX24_SIP UNKNOWN - internal error RuntimeError")
     assert "Traceback (most recent call last):" in loud
     assert secret not in loud
+
+
+# ------------------------------------------------------------ a webhook in the wrong place
+
+VALUE_OPTIONS = ["--webhook-file", "--check", "--line", "-w", "--warning-days", "-c",
+                 "--critical-days", "--warning-minutes", "--critical-minutes", "--unpaid",
+                 "--unreachable", "-t", "--timeout", "--ca-file", "--output", "--prometheus-file"]
+FLAGS = ["--insecure", "-v", "-vvv"]
+
+
+def unhexed_code() -> str:
+    """A code of letters no other output has (no hex digits, no vowels): any 4 of its
+    characters in a row in the output would be a leak, not chance."""
+    return "".join(secrets.choice("ghjkmnpqrvwxyz") for _ in range(16))
+
+
+def placements(url: str):
+    """Every way a user can paste the URL where it does not belong."""
+    for option in VALUE_OPTIONS:
+        yield [option, url]
+        if option.startswith("--"):
+            yield [f"{option}={url}"]
+    for flag in FLAGS:
+        yield [flag, url]
+    yield [url]
+
+
+def shown_parts(text: str, code: str) -> List[str]:
+    return [code[i:i + 4] for i in range(len(code) - 3) if code[i:i + 4] in text]
+
+
+@pytest.mark.parametrize("shape", ["https://yourportal.bitrix24.com/rest/1/{}/",
+                                   "yourportal.bitrix24.ru/rest/1/{}/profile.json",
+                                   "http://x.ru/rest/12/{}"])
+@pytest.mark.parametrize("beside", ["alone", "--webhook", "BX24_WEBHOOK"])
+@pytest.mark.parametrize("output", ["nagios", "json", "prometheus"])
+def test_a_webhook_in_any_wrong_place_is_never_shown(shape, beside, output, tmp_path, capsys,
+                                                    monkeypatch):
+    """In every format, with or without a real webhook source: one UNKNOWN, no part of the code,
+    in stdout and in the textfile; a hint says where it went, never what it was."""
+    code, real = unhexed_code(), f"https://portal.example/rest/1/{unhexed_code()}/"
+    url = shape.format(code)
+    source = {"alone": [], "--webhook": ["--webhook", real], "BX24_WEBHOOK": []}[beside]
+    environ = {"BX24_WEBHOOK": real} if beside == "BX24_WEBHOOK" else {}
+    target = tmp_path / "bx24.prom"
+    for placed in placements(url):
+        monkeypatch.setattr(check_bx24_sip, "SECRETS", set())
+        target.unlink(missing_ok=True)
+        argv = [*source, *placed, f"--output={output}", f"--prometheus-file={target}"]
+        assert check_bx24_sip.main(argv, environ) == 3, placed
+        printed = capsys.readouterr().out
+        assert printed.count("\n") == 1, (placed, printed)
+        assert "got a webhook URL" in printed or "without --webhook" in printed, (placed, printed)
+        assert shown_parts(printed, code) == [], (placed, printed)
+        assert shown_parts(target.read_text(), code) == [], placed
+
+
+def test_a_webhook_in_the_wrong_option_as_nagios_runs_it(tmp_path):
+    """The cases users reported, end to end: the message names the option, not the URL."""
+    code = unhexed_code()
+    url = f"https://yourportal.bitrix24.com/rest/1/{code}/"
+    expected = {
+        ("--webhook-file", url): "--webhook-file got a webhook URL: give it the path of a file "
+                                 "holding the URL (or pass the URL in BX24_WEBHOOK or with "
+                                 "--webhook URL)",
+        ("--ca-file", url): "--ca-file got a webhook URL: pass the webhook with --webhook-file "
+                            "PATH (a file holding the URL), BX24_WEBHOOK or --webhook URL",
+        ("--check", "lines", "--line", url): "--line got a webhook URL: pass the webhook with "
+                                             "--webhook-file PATH (a file holding the URL), "
+                                             "BX24_WEBHOOK or --webhook URL",
+    }
+    for args, summary in expected.items():
+        for output in ("nagios", "json", "prometheus"):
+            run = run_plugin(*args, "--output", output)
+            assert run.code == 3
+            assert shown_parts(run.stdout, code) == []
+            if output == "nagios":
+                assert run.stdout == f"BX24_SIP UNKNOWN - {summary}\n"
+            elif output == "json":
+                assert json.loads(run.stdout)["error"]["message"] == summary
+            else:
+                assert run.lines[0] == f"# BX24_SIP UNKNOWN - {summary}"
+
+
+def test_text_shaped_like_a_webhook_is_redacted_wherever_it_comes_from():
+    """The safety net behind every message: a URL or a /rest/N/ path, cut or whole."""
+    redact = check_bx24_sip.redact
+    assert redact("cannot read x.ru/rest/1/abcdefg... now") == "cannot read <URL> now"
+    assert redact("argument --x: invalid value: 'https://x.ru/rest/1/ab'") == (
+        "argument --x: invalid value: '<URL>'")
+    assert redact('{"m": "at https://h/ and rest/2/k", "n": 1}') == '{"m": "at <URL> and <URL>", "n": 1}'
+    assert redact("expected https://PORTAL/rest/USER_ID/CODE/") == (
+        "expected https://PORTAL/rest/USER_ID/CODE/")
+    assert redact("use https:// in the webhook URL") == "use https:// in the webhook URL"
