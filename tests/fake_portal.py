@@ -266,6 +266,26 @@ def serve_lines(httpserver, scenario: str, secret: str = SECRET,
     serve_reply(httpserver, reply_for(LINE_SCENARIOS[scenario].connector, today), secret=secret)
 
 
+def plugin_beside_python() -> str:
+    """The command that runs the plugin from here: the console script of this Python's
+    environment (.venv/bin/check_bx24_sip), else the file itself; check_bx24_sip is seldom on
+    PATH."""
+    import os
+    import shlex
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "check_bx24_sip"
+    if script.exists():
+        command = [str(script)]
+    else:
+        command = [sys.executable, str(Path(__file__).resolve().parent.parent / "check_bx24_sip.py")]
+    here = os.getcwd()
+    shown = [os.path.relpath(part, here) if part.startswith(here + os.sep) else part
+             for part in command]
+    return " ".join(shlex.quote(part if "/" in part else f"./{part}") for part in shown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve one scenario of a fake Bitrix24 portal.")
     parser.add_argument("scenario", nargs="?", choices=sorted({**SCENARIOS, **LINE_SCENARIOS}),
@@ -283,7 +303,7 @@ def main() -> None:
     server.start()
     print(f"fake portal '{args.scenario}' on 127.0.0.1:{server.port}; in another shell run:")
     check = " --check all" if args.scenario in LINE_SCENARIOS else ""
-    print(f"  check_bx24_sip{check} --webhook {webhook_for(server)}")
+    print(f"  {plugin_beside_python()}{check} --webhook {webhook_for(server)}")
     print("Ctrl-C stops it.", flush=True)
     try:
         while True:

@@ -30,6 +30,7 @@ from typing import Dict, List, NamedTuple, Optional
 import fake_portal
 import pytest
 from conftest import REPORT, SCRIPT, day
+from system_state import require_stock
 
 REPO = SCRIPT.parent
 PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -317,6 +318,8 @@ PERFDATA_TEMPLATE = ('"HOST::$host.name$\\tSERVICE::$service.name$\\tSTATE::$ser
                      '\\tSTATEID::$service.state_id$\\tOUTPUT::$service.output$'
                      '\\tPERFDATA::$service.perfdata$"')
 
+ICINGA_LINES = '[ "reg150907", "151083", "reg151085" ]'  # every line of lines-default-failed
+
 ICINGA_HOST = """
 object Host "{name}" {{
   check_command = "dummy"
@@ -378,7 +381,8 @@ def icinga(tmp_path_factory, portals, plugin_dir):
     require_system_python()
     urls, codes = portals
     root = tmp_path_factory.mktemp("icinga2")
-    for folder in ("etc", "lib", "log", "cache", "run", "spool/tmp", "spool/perfdata", "secrets"):
+    for folder in ("etc", "lib", "log", "cache", "run", "spool/tmp", "spool/perfdata", "secrets",
+                   "textfile"):
         (root / folder).mkdir(parents=True)
     sink = GraphiteSink()
     hosts = []
@@ -391,6 +395,9 @@ def icinga(tmp_path_factory, portals, plugin_dir):
             variables = f'vars.bx24_sip_webhook = "{urls[host]}"'
         if scenario not in fake_portal.LINE_SCENARIOS:  # the opt-out the services file offers
             variables += "\n  vars.bx24_sip_check_lines = false"
+        else:  # host-wide, as the README's table allows: the connector service must not mind
+            variables += (f'\n  vars.bx24_sip_lines = {ICINGA_LINES}'
+                          f'\n  vars.bx24_sip_prometheus_dir = "{root / "textfile"}"')
         hosts.append(ICINGA_HOST.format(name=host, vars=variables))
     config = root / "etc" / "icinga2.conf"
     config.write_text(ICINGA_CONFIG.format(plugins=plugin_dir, repo=REPO, root=root)
@@ -416,7 +423,8 @@ def icinga(tmp_path_factory, portals, plugin_dir):
     REPORT.append(f"Icinga 2: configuration validated in {validated * 1000:.0f} ms; started, "
                   f"{len(PORTALS)} checks forced and read back in {checked:.1f}s")
     yield {"root": root, "validation": validation, "results": found, "graphite": sink,
-           "codes": codes, "secret_file": root / "secrets" / "ok-portal.url"}
+           "codes": codes, "secret_file": root / "secrets" / "ok-portal.url",
+           "textfile": root / "textfile"}
 
 
 def test_icinga_validates_the_shipped_configuration(icinga):
@@ -488,6 +496,12 @@ def test_icinga_never_logs_or_stores_the_secret(icinga):
             assert files_holding(root, code) == ["cache/icinga2.debug", "etc/icinga2.conf"]
     assert (root / "log" / "debug.log").stat().st_size > 0
     assert config.exists() and object_cache.exists()
+
+
+def test_icinga_evaluates_every_argument_without_a_warning(icinga):
+    """A set_if or value lambda that Icinga cannot evaluate is only a warning in its log."""
+    log = (icinga["root"] / "log" / "debug.log").read_text()
+    assert [line for line in log.splitlines() if "PluginUtility" in line] == []
 
 
 # --------------------------------------------------------------------------- Nagios 4
@@ -573,7 +587,7 @@ define service {{
     contacts              nobody
     notification_interval 0
     notification_period   24x7
-    _BX24_WEBHOOK_FILE    {secret_file}
+    _BX24_WEBHOOK_FILE    {secret_file}{extra}
 }}
 """
 
@@ -596,7 +610,7 @@ def nagios(tmp_path_factory, portals, plugin_dir):
     require_system_python()
     urls, codes = portals
     root = tmp_path_factory.mktemp("nagios4")
-    for folder in ("etc", "var", "run", "spool/checkresults", "secrets"):
+    for folder in ("etc", "var", "run", "spool/checkresults", "secrets", "textfile"):
         (root / folder).mkdir(parents=True)
     user, group = user_and_group()
     (root / "etc" / "nagios.cfg").write_text(NAGIOS_CONFIG.format(root=root, repo=REPO,
@@ -609,7 +623,13 @@ def nagios(tmp_path_factory, portals, plugin_dir):
         objects.append(NAGIOS_HOST.format(name=host))
     for portal in PORTALS:
         template = "bx24-sip-lines-service" if portal.lines else "bx24-sip-service"
-        objects.append(NAGIOS_SERVICE.format(name=portal.host, template=template,
+        extra = ""
+        if portal.scenario in fake_portal.LINE_SCENARIOS:  # a textfile per service, as documented
+            textfile = root / "textfile" / f"{portal.id}.prom"
+            extra = f"\n    _BX24_PROMETHEUS_FILE {textfile}"
+            if portal.lines:
+                extra += "\n    _BX24_LINES           reg150907,151083,reg151085"
+        objects.append(NAGIOS_SERVICE.format(name=portal.host, template=template, extra=extra,
                                              secret_file=root / "secrets" / f"{portal.host}.url"))
     (root / "etc" / "objects.cfg").write_text("".join(objects))
 
@@ -638,7 +658,8 @@ def nagios(tmp_path_factory, portals, plugin_dir):
         daemon.stop()
     REPORT.append(f"Nagios 4: configuration validated in {validated * 1000:.0f} ms; started, "
                   f"{len(PORTALS)} checks forced and read back in {checked:.1f}s")
-    yield {"root": root, "validation": validation, "results": found, "codes": codes}
+    yield {"root": root, "validation": validation, "results": found, "codes": codes,
+           "textfile": root / "textfile"}
 
 
 def test_nagios_validates_the_shipped_configuration(nagios):
@@ -685,13 +706,13 @@ def test_nagios_accepts_the_examples_in_debians_stock_configuration(example):
     require(NAGIOS is not None and STOCK_NAGIOS.exists(),
             f"Nagios 4 and its packaged {STOCK_NAGIOS} are not installed: "
             f"{searched('nagios4', 'nagios')}, or no {STOCK_NAGIOS} (apt install nagios4-core)")
-    require(os.access("/etc/nagios4/conf.d", os.W_OK), "/etc/nagios4/conf.d is not writable "
-                                                      "(run as root)")
+    require_stock("validating the examples inside /etc/nagios4")
     text = readme_block("nagios") if example == "README.md" else (REPO / example).read_text()
     placed = [Path("/etc/nagios4/conf.d/zz-bx24-test-command.cfg"),
               Path("/etc/nagios4/conf.d/zz-bx24-test-templates.cfg"),
               Path("/etc/nagios4/conf.d/zz-bx24-test-portal.cfg")]
-    assert not any(path.exists() for path in placed)
+    require(not any(path.exists() for path in placed),
+            f"{', '.join(map(str, placed))}: a file of this name is already there")
     stock = validate_stock_nagios()
     try:
         shutil.copy(REPO / "contrib" / "nagios" / "check_bx24_sip.cfg", placed[0])
@@ -718,3 +739,50 @@ def nagios_services(validation: str) -> int:
     found = re.search(r"Checked (\d+) services\.", validation)
     assert found is not None, validation
     return int(found.group(1))
+
+
+# --------------------------------------------------------------------------- node_exporter
+
+NODE_EXPORTER = find_daemon("prometheus-node-exporter", "node_exporter")
+
+
+def assert_node_exporter_serves_both_services(folder: Path, port: int, tmp_path: Path) -> None:
+    """The two services of one portal write their own files into one textfile folder; Debian's
+    node_exporter serves every series of both (a series in two files would be served once)."""
+    from node_exporter import bx24_samples, scrape_textfiles
+
+    require(NODE_EXPORTER is not None, f"node_exporter is not installed: "
+                                       f"{searched('prometheus-node-exporter', 'node_exporter')} "
+                                       "(apt install prometheus-node-exporter)")
+    assert NODE_EXPORTER is not None
+    assert len(list(folder.glob("*.prom"))) == 2, sorted(folder.iterdir())
+    samples, log = scrape_textfiles(NODE_EXPORTER, folder, tmp_path / "node_exporter.log")
+    assert "collected before" not in log, log
+    assert samples[("node_textfile_scrape_error", ())] == 0
+    portal = f"127.0.0.1:{port}"
+    connector = {"portal": portal, "check": "connector"}
+    lines = {"portal": portal, "check": "lines"}
+    served = bx24_samples(samples)
+    assert ("bx24_sip_check_state", connector, 0) in served
+    assert ("bx24_sip_check_state", lines, 2) in served  # the CRITICAL line is not hidden
+    assert ("bx24_sip_paid", connector, 1) in served
+    assert ("bx24_sip_lines", lines, 3) in served
+    assert ("bx24_sip_line_check_state", {**lines, "line": "reg150907", "name": "Office trunk"},
+            2) in served
+    assert [name for name, labels, _ in served if name == "bx24_sip_up"] == ["bx24_sip_up"] * 2
+
+
+def portal_port(codes_and_urls) -> int:
+    urls, _ = codes_and_urls
+    return int(urls["lines-portal"].split(":")[2].split("/")[0])
+
+
+def test_icinga_services_write_one_textfile_each(icinga, portals, tmp_path):
+    folder = icinga["textfile"]
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "bx24_sip_lines-portal_bx24-sip-lines.prom", "bx24_sip_lines-portal_bx24-sip.prom"]
+    assert_node_exporter_serves_both_services(folder, portal_port(portals), tmp_path)
+
+
+def test_nagios_services_write_one_textfile_each(nagios, portals, tmp_path):
+    assert_node_exporter_serves_both_services(nagios["textfile"], portal_port(portals), tmp_path)

@@ -14,6 +14,7 @@ import gzip
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Dict
@@ -21,6 +22,7 @@ from typing import Dict
 import fake_portal
 import pytest
 from conftest import REPORT, SCRIPT, assert_output, day, run_plugin
+from system_state import restored
 from test_daemons import (
     HOSTS,
     NAGIOS,
@@ -58,11 +60,20 @@ def package_installed() -> bool:
 
 @pytest.fixture(autouse=True, scope="module")
 def installed():
-    if os.environ.get("BX24_TEST_PACKAGE") == "installed":
-        assert package_installed(), f"BX24_TEST_PACKAGE=installed but {PACKAGE} is not installed"
-    elif not package_installed():
-        pytest.skip(f"{PACKAGE} is not installed (.ci/run builds and installs it)")
+    """Only where asked: these tests run Debian's own Icinga 2 and Nagios 4 configuration."""
+    if os.environ.get("BX24_TEST_PACKAGE") != "installed":
+        pytest.skip(f"the package tests run Debian's own Icinga 2 and Nagios 4 configuration; "
+                    f"they run only where BX24_TEST_PACKAGE=installed asks for it (.ci/run "
+                    f"builds and installs {PACKAGE}, then does)")
+    assert package_installed(), f"BX24_TEST_PACKAGE=installed but {PACKAGE} is not installed"
     require(os.geteuid() == 0, "the package tests write into /etc: run them as root")
+
+
+def require_absent(*paths: Path) -> None:
+    """Debian's stock configuration, not a host already set up per the README."""
+    there = [str(path) for path in paths if path.exists()]
+    require(not there, f"{', '.join(there)} already exists: the package tests need Debian's "
+                       "stock configuration, without a portal set up by hand")
 
 
 def test_the_package_puts_every_file_where_debian_looks():
@@ -113,7 +124,7 @@ def stock_icinga(tmp_path_factory, portals):
         (root / folder).mkdir(parents=True)
     sink = GraphiteSink()
     placed = [ICINGA_CONF_D / "bx24_sip_services.conf", ICINGA_CONF_D / "zz-bx24-test.conf"]
-    assert not any(path.exists() for path in placed)
+    require_absent(*placed)
     config = Path("/etc/icinga2/icinga2.conf")
     daemon = None
     try:
@@ -158,7 +169,7 @@ def test_the_manual_command_file_beside_the_package_is_the_documented_conflict(t
     for folder in ("lib", "log", "cache", "run", "spool", "etc/zones.d"):
         (tmp_path / folder).mkdir(parents=True)
     copied = ICINGA_CONF_D / "check_bx24_sip.conf"
-    assert not copied.exists()
+    require_absent(copied)
     try:
         shutil.copy(SCRIPT.parent / "contrib" / "icinga2" / "check_bx24_sip.conf", copied)
         done = subprocess.run(["icinga2", "daemon", "-C", *icinga_constants(tmp_path)],
@@ -218,25 +229,41 @@ def write_secrets(urls: Dict[str, str]) -> None:
 @pytest.fixture(scope="module")
 def stock_nagios(portals):
     """Debian's /etc/nagios4 as it is, the package's command, the templates and portals the
-    README has a package user add; the daemon as Debian configures it (user nagios)."""
+    README has a package user add; the daemon as Debian configures it (user nagios). What it
+    writes (log, state, retention, object cache) is put back as it was afterwards."""
     require(NAGIOS is not None, "Nagios 4 is not installed (apt install nagios4-core)")
-    assert NAGIOS is not None
     urls, _ = portals
-    config = "/etc/nagios4/nagios.cfg"
     placed = [NAGIOS_CONF_D / "bx24_sip_templates.cfg", NAGIOS_CONF_D / "zz-bx24-test.cfg"]
-    assert not any(path.exists() for path in placed) and not SECRETS.exists()
-    status_dat = Path("/var/lib/nagios4/status.dat")
-    console = Path("/var/log/nagios4/bx24-test-console.log")
-    daemon = None
+    require_absent(*placed, SECRETS)
     try:
-        write_secrets(urls)
-        shutil.copy(DOC / "examples" / "bx24_sip_templates.cfg", placed[0])
-        placed[1].write_text(nagios_objects(urls))
-        validation = subprocess.run([NAGIOS, "-v", config], capture_output=True, text=True,
-                                    env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
-        assert validation.returncode == 0, validation.stdout
-        started = time.time()
-        daemon = Daemon([NAGIOS, config], console)
+        with restored(*NAGIOS_STATE):
+            write_secrets(urls)
+            shutil.copy(DOC / "examples" / "bx24_sip_templates.cfg", placed[0])
+            placed[1].write_text(nagios_objects(urls))
+            validation, found = run_stock_nagios()
+    finally:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        shutil.rmtree(SECRETS, ignore_errors=True)
+    REPORT.append(f"Nagios 4 with Debian's stock configuration and the package: {len(PORTALS)} "
+                  "checks read back")
+    yield {"validation": validation, "results": found}
+
+
+NAGIOS_STATE = ("/var/lib/nagios4", "/var/log/nagios4", "/var/cache/nagios4")
+
+
+def run_stock_nagios():
+    """nagios4 -v, then the daemon on /etc/nagios4/nagios.cfg until every portal was checked."""
+    assert NAGIOS is not None
+    config = "/etc/nagios4/nagios.cfg"
+    status_dat = Path("/var/lib/nagios4/status.dat")
+    validation = subprocess.run([NAGIOS, "-v", config], capture_output=True, text=True,
+                                env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
+    assert validation.returncode == 0, validation.stdout
+    started = time.time()
+    daemon = Daemon([NAGIOS, config], Path(tempfile.mkdtemp()) / "console.log")
+    try:
         force_checks(daemon, Path("/var/lib/nagios4/rw/nagios.cmd"), "nagios")
 
         def results():
@@ -248,16 +275,9 @@ def stock_nagios(portals):
                        and int(block.get("last_check", "0")) >= int(started)}
             return checked if len(checked) == len(PORTALS) else None
 
-        found = wait_for(results, "Nagios 4 to check every portal service", within=90)
+        return validation, wait_for(results, "Nagios 4 to check every portal service", within=90)
     finally:
-        if daemon is not None:
-            daemon.stop()
-        for path in [*placed, console]:
-            path.unlink(missing_ok=True)
-        shutil.rmtree(SECRETS, ignore_errors=True)
-    REPORT.append(f"Nagios 4 with Debian's stock configuration and the package: {len(PORTALS)} "
-                  "checks read back")
-    yield {"validation": validation, "results": found}
+        daemon.stop()
 
 
 def test_stock_nagios_validates_with_the_packaged_command(stock_nagios):

@@ -10,11 +10,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import List, Optional
 
 import pytest
 from conftest import REPO
+from system_state import require_stock, restored
 
 README = (REPO / "README.md").read_text()
 PLUGIN = "/usr/lib/nagios/plugins/check_bx24_sip"
@@ -52,7 +54,7 @@ def cron_jobs() -> List[str]:
 
 
 def test_the_readme_has_cron_jobs():
-    assert len(cron_jobs()) == 3
+    assert len(cron_jobs()) == 4
 
 
 @pytest.mark.parametrize("command", cron_jobs())
@@ -68,25 +70,34 @@ def test_cron_jobs_run_under_crons_path(command, tmp_path):
         if os.environ.get("CI") == "true":
             pytest.fail(f"{PLUGIN} is missing (CI=true: .ci/run installs it)")
         pytest.skip(f"{PLUGIN} is not installed")
-    assert not os.path.exists(WEBHOOK_FILE)
-    written = re.search(r"> (/\S+)$", command)
-    if written and not os.access(os.path.dirname(written.group(1)), os.W_OK):
-        pytest.skip(f"{os.path.dirname(written.group(1))} is not writable here")
-    existed = written is not None and os.path.exists(written.group(1))
-    done = subprocess.run(["/bin/sh", "-c", command], env={"PATH": CRON_PATH, "HOME": str(tmp_path)},
-                          capture_output=True, text=True, timeout=60)
-    try:
-        reason = f"cannot read --webhook-file {WEBHOOK_FILE}: No such file or directory"
+    require_absent(WEBHOOK_FILE)
+    redirected = re.search(r"> (/\S+)$", command)
+    textfile = re.search(r"--prometheus-file (/\S+)", command)
+    written = redirected or textfile
+    if written:  # into Debian's own folders: only where CI asks, and put back after
+        require_stock("a cron line that writes into /var/lib")
+        folder = os.path.dirname(written.group(1))
+        assert os.access(folder, os.W_OK), f"{folder} is not writable"
+    reason = f"cannot read --webhook-file {WEBHOOK_FILE}: No such file or directory"
+    with restored(*([os.path.dirname(written.group(1))] if written else [])):
+        done = subprocess.run(["/bin/sh", "-c", command],
+                              env={"PATH": CRON_PATH, "HOME": str(tmp_path)},
+                              capture_output=True, text=True, timeout=60)
         assert done.stderr == ""
-        if written:
+        if redirected:
             assert done.stdout == ""
-            document = json.loads(Path(written.group(1)).read_text())
+            document = json.loads(Path(redirected.group(1)).read_text())
             assert document["error"] == {"kind": "usage", "code": None, "message": reason}
+        elif textfile:  # the file holds the metrics; cron mails only the reason
+            assert done.stdout == f"BX24_SIP UNKNOWN - {reason}\n"
+            assert Path(textfile.group(1)).read_text().startswith(f"# BX24_SIP UNKNOWN - {reason}\n")
         else:
             assert done.stdout.splitlines()[0].startswith(f"BX24_SIP UNKNOWN - {reason}")
-    finally:
-        if written and not existed and os.path.exists(written.group(1)):
-            os.unlink(written.group(1))
+
+
+def require_absent(path: str) -> None:
+    if os.path.exists(path):
+        pytest.skip(f"{path} exists here: the cron lines are tested where it does not")
 
 
 # folders that a package the README names creates, which CI does not install at that point:
@@ -122,3 +133,30 @@ def test_every_path_in_the_readme_exists_on_debian_or_is_made_by_it(path):
     # a file the user writes (a cron file, a copied configuration) needs its folder to exist
     assert known(path) or known(os.path.dirname(path)), (
         f"{path}: neither it nor its folder is on this Debian or made by the README")
+
+
+def test_the_fake_portal_prints_a_command_that_works():
+    """"See every state before deploying": the printed command, pasted into a shell as is."""
+    from conftest import clean_env, day
+
+    portal = subprocess.Popen([sys.executable, "tests/fake_portal.py", "expiring"], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True, env=clean_env())
+    try:
+        assert portal.stdout is not None
+        assert "in another shell run:" in portal.stdout.readline()
+        command = portal.stdout.readline().strip()
+        done = subprocess.run(["/bin/sh", "-c", command], cwd=REPO, capture_output=True,
+                              text=True, timeout=60, env=clean_env())
+    finally:
+        portal.terminate()
+        portal.wait(10)
+    assert (done.returncode, done.stderr) == (1, "")
+    assert done.stdout.startswith(f"BX24_SIP WARNING - paid until {day(5)}, 5 days left | ")
+
+
+def test_the_readme_nagios_block_is_what_the_example_file_holds():
+    """The README says "exactly what the example file holds": the objects, not the comments."""
+    block = blocks("nagios")[0]
+    example = (REPO / "contrib" / "nagios" / "bx24_sip_example.cfg").read_text()
+    objects = "\n".join(line for line in example.splitlines() if not line.startswith("#")).strip()
+    assert block.strip() == objects
