@@ -39,7 +39,27 @@ def test_russian_guide_lists_the_options_of_the_english_readme():
 
     english = table("README.md", "## Options\n")
     assert english == help_options()
-    assert table("README.ru.md", "## 4. Параметры\n") == english
+    assert table("README.ru.md", "## 11. Параметры\n") == english
+
+
+COMMAND_LANGUAGES = ("sh", "cron", "yaml", "nagios")
+
+
+def command_blocks(name: str) -> list:
+    """The blocks a user copies (shell, cron, alert rules, Nagios and Icinga objects), in order,
+    without comments: the words around them may differ, the commands may not."""
+    found = []
+    text = (REPO / name).read_text()
+    for language, body in re.findall(r"^```(\w*)\n(.*?)^```", text, re.S | re.M):
+        if language in COMMAND_LANGUAGES or (language == "" and body.startswith("object ")):
+            lines = [re.sub(r"\s{2,}#.*$", "", line).rstrip() for line in body.splitlines()]
+            found.append((language, [line for line in lines if line and not line.startswith("#")]))
+    return found
+
+
+def test_russian_guide_has_every_command_of_the_english_readme_in_order():
+    """A Russian-only admin follows the same steps: no command missing, none out of order."""
+    assert command_blocks("README.ru.md") == command_blocks("README.md")
 
 
 def test_every_copy_of_the_version_agrees():
