@@ -233,16 +233,34 @@ def split_webhook_path(path: str) -> Tuple[str, str]:
     raise UsageError(f"the webhook URL must look like {WEBHOOK_SHAPE}")
 
 
-def read_webhook_file(path: str) -> str:
+PORTAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def portal_file(args) -> str:
+    """DIR/NAME.url of --webhook-dir and --portal. NAME comes from a monitoring system's key or
+    macro (Zabbix passes it unchecked but for shell characters): a plain name only, so that
+    nothing outside DIR is ever read."""
+    name = args.portal
+    if not PORTAL_NAME.fullmatch(name) or ".." in name:
+        raise UsageError("--portal must be a plain name such as yourportal (letters, digits, "
+                         "'.', '_' and '-', at most 64, no '..'): the webhook is read from "
+                         "--webhook-dir/NAME.url")
+    if args.webhook_dir is None:
+        raise UsageError("--portal needs --webhook-dir DIR, the folder of the NAME.url files")
+    return os.path.join(args.webhook_dir, f"{name}.url")
+
+
+def read_webhook_file(path: str, named: Optional[str] = None) -> str:
     """First non-empty line of the file: the secret stays out of ps and object configs."""
+    named = named or f"--webhook-file {path}"
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as handle:  # -sig: a BOM
             for line in handle.read(64 * 1024).splitlines():
                 if line.strip():
                     return line.strip()
     except OSError as err:
-        raise UsageError(f"cannot read --webhook-file {path}: {err.strerror}") from None
-    raise UsageError(f"--webhook-file {path} holds no webhook URL")
+        raise UsageError(f"cannot read {named}: {err.strerror}") from None
+    raise UsageError(f"{named} holds no webhook URL")
 
 
 def resolve_webhook(args, environ) -> Webhook:
@@ -252,10 +270,14 @@ def resolve_webhook(args, environ) -> Webhook:
         sources.append(("--webhook", lambda: args.webhook))
     if args.webhook_file is not None:
         sources.append(("--webhook-file", lambda: read_webhook_file(args.webhook_file)))
+    if args.portal is not None:
+        sources.append(("--portal", lambda: read_webhook_file(
+            portal_file(args), f"{os.path.join(args.webhook_dir or '', args.portal)}.url (--portal)")))
     if environ.get("BX24_WEBHOOK"):
         sources.append(("BX24_WEBHOOK", lambda: environ["BX24_WEBHOOK"]))
     if not sources:
-        raise UsageError("no webhook given: use --webhook-file PATH, BX24_WEBHOOK or --webhook URL")
+        raise UsageError("no webhook given: use --webhook-file PATH, BX24_WEBHOOK or --webhook URL"
+                         + (" (--webhook-dir needs --portal NAME)" if args.webhook_dir else ""))
     if len(sources) > 1:
         names = ", ".join(name for name, _ in sources)
         raise UsageError(f"give exactly one webhook source, not {names}")
@@ -303,12 +325,17 @@ def build_parser():
         allow_abbrev=False,
     )
     source = parser.add_argument_group(
-        "webhook (exactly one source)", "--webhook, --webhook-file, or the environment "
+        "webhook (exactly one source)", "--webhook, --webhook-file, --portal, or the environment "
         "variable BX24_WEBHOOK (best: a file or the environment keep it out of ps)")
     source.add_argument("--webhook", metavar="URL", action=Once,
                         help=f"inbound webhook, {WEBHOOK_SHAPE}")
     source.add_argument("--webhook-file", metavar="PATH", action=Once,
                         help="read the webhook URL from the first non-empty line")
+    source.add_argument("--portal", metavar="NAME", action=Once,
+                        help="read the webhook URL from --webhook-dir/NAME.url; NAME is a plain "
+                             "name (letters, digits, '.', '_', '-'), as a Zabbix macro gives it")
+    source.add_argument("--webhook-dir", metavar="DIR",
+                        help="the folder of --portal's NAME.url files")
     what = parser.add_argument_group("what to check")
     what.add_argument("--check", choices=CHECKS, default="connector",
                       help="connector: is the SIP connector paid (one request); lines: are the "
@@ -419,16 +446,41 @@ def misplaced_message(option: Optional[str]) -> str:
     return f"a webhook URL was given without --webhook: pass it with {sources}"
 
 
-OPTIONS_WITH_VALUE = ("--webhook-file", "--check", "--line", "-w", "--warning-days", "-c",
+OPTIONS_WITH_VALUE = ("--webhook-file", "--portal", "--webhook-dir", "--check", "--line", "-w", "--warning-days", "-c",
                       "--critical-days", "--warning-minutes", "--critical-minutes", "--unpaid",
                       "--unreachable", "-t", "--timeout", "--ca-file", "--output",
                       "--prometheus-file")
 
 
+# Options whose empty value means their default: what Nagios or Zabbix passes for a variable
+# that a host leaves unset (--warning-days=$_SERVICEBX24_WARNING_DAYS$, --portal="$1" ...).
+DEFAULT_WHEN_EMPTY = ("--check", "--line", "-w", "--warning-days", "-c", "--critical-days",
+                      "--warning-minutes", "--critical-minutes", "--unpaid", "--unreachable",
+                      "-t", "--timeout", "--ca-file", "--output", "--prometheus-file")
+
+
+def without_empty_values(argv: List[str]) -> List[str]:
+    """argv less every option of DEFAULT_WHEN_EMPTY given an empty value."""
+    kept: List[str] = []
+    skip = False
+    for index, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        option, _, value = arg.partition("=")
+        if option in DEFAULT_WHEN_EMPTY and "=" in arg and not value:
+            continue
+        if arg in DEFAULT_WHEN_EMPTY and index + 1 < len(argv) and argv[index + 1] == "":
+            skip = True
+            continue
+        kept.append(arg)
+    return kept
+
+
 def parse_options(argv: List[str], environ, started: float) -> Options:
     """Options from argv and the environment; the -t clock already runs while files are read."""
     refuse_misplaced_webhook(argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(without_empty_values(argv))
     if args.warning_days < args.critical_days:
         raise UsageError(
             f"--warning-days ({args.warning_days}) must not be below "
@@ -470,7 +522,9 @@ def read_sources(args, environ) -> Webhook:
 
 def slow_files_message(args) -> str:
     """Only a file can make read_sources late, so the message names the files given."""
+    portal = args.portal and args.webhook_dir and os.path.join(args.webhook_dir, args.portal)
     named = [f"{flag} {path}" for flag, path in (("--webhook-file", args.webhook_file),
+                                                  ("--portal", portal and f"{portal}.url"),
                                                   ("--ca-file", args.ca_file)) if path]
     return f"{' and '.join(named)} could not be read within the {args.timeout:g}s timeout"
 
@@ -1479,12 +1533,15 @@ def render_json(outcome: Outcome, verbose: int = 0) -> str:
 
 
 def line_document(line: SipLine) -> dict:
-    state, _ = judge_line(line)
+    """One line's fields and verdict; `summary` is how the first line names it (for a Zabbix
+    problem per line)."""
+    state, reason = judge_line(line)
     return {
         "id": line.id, "name": line.name, "reg_id": line.reg_id,
         "default_outgoing": line.default_outgoing, "status": line.status,
         "sip_status_code": line.sip_status_code, "error_message": line.error_message or None,
         "last_updated": line.last_updated, "state": str(state).upper(),
+        "state_code": state.code, "summary": describe_line(line, reason),
     }
 
 

@@ -89,10 +89,13 @@ HELP_SENTENCES = [
     "not about to expire and, while unpaid, not out of free minutes; and (--check lines) that "
     "its cloud PBX SIP lines are registered.",
     "webhook (exactly one source):",
-    "--webhook, --webhook-file, or the environment variable BX24_WEBHOOK (best: a file or the "
-    "environment keep it out of ps)",
+    "--webhook, --webhook-file, --portal, or the environment variable BX24_WEBHOOK (best: a "
+    "file or the environment keep it out of ps)",
     "inbound webhook, https://PORTAL/rest/USER_ID/CODE/",
     "read the webhook URL from the first non-empty line",
+    "read the webhook URL from --webhook-dir/NAME.url; NAME is a plain name (letters, digits, "
+    "'.', '_', '-'), as a Zabbix macro gives it",
+    "the folder of --portal's NAME.url files",
     "what to check:",
     "connector: is the SIP connector paid (one request); lines: are the cloud PBX SIP lines "
     "registered; all: both, the worse state wins (default connector)",

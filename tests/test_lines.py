@@ -259,13 +259,16 @@ def test_json_lists_every_line(portal):
     assert document["lines"] == [
         {"id": "reg150907", "name": "Office trunk", "reg_id": 150907, "default_outgoing": True,
          "status": "success", "sip_status_code": 200, "error_message": None,
-         "last_updated": "2026-11-30 09:10:51", "state": "OK"},
+         "last_updated": "2026-11-30 09:10:51", "state": "OK", "state_code": 0,
+         "summary": '"Office trunk" (reg150907, default outgoing): registered'},
         {"id": "reg151083", "name": "Cloud PBX (9)", "reg_id": 151083, "default_outgoing": False,
          "status": "success", "sip_status_code": 200, "error_message": None,
-         "last_updated": "2026-11-30 09:10:51", "state": "OK"},
+         "last_updated": "2026-11-30 09:10:51", "state": "OK", "state_code": 0,
+         "summary": '"Cloud PBX (9)" (reg151083): registered'},
         {"id": "reg151085", "name": "SIP line 2", "reg_id": 151085, "default_outgoing": False,
          "status": None, "sip_status_code": None, "error_message": None, "last_updated": None,
-         "state": "WARNING"},
+         "state": "WARNING", "state_code": 1,
+         "summary": '"SIP line 2" (reg151085): deleted while checking'},
     ]
 
 
@@ -275,7 +278,9 @@ def test_json_of_lines_mode_has_no_connector_figures(portal):
                                      "--output", "json").stdout)
     assert (document["check"], document["paid"], document["free_minutes"]) == ("lines", None, None)
     assert document["lines"][0]["error_message"] == "Forbidden"
-    assert document["lines"][0]["state"] == "CRITICAL"
+    assert (document["lines"][0]["state"], document["lines"][0]["state_code"]) == ("CRITICAL", 2)
+    assert document["lines"][0]["summary"] == ('"Office trunk" (reg150907, default outgoing): '
+                                               "SIP 403 Forbidden")
 
 
 def test_prometheus_has_a_gauge_per_line(portal):

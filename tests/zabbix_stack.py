@@ -1,0 +1,275 @@
+"""Debian 12's Zabbix 6.0 for the tests, every part private: a PostgreSQL cluster, the server,
+the frontend's API under `php -S`, and both agents, each on its own 127.0.0.1 port with its
+own folder. Nothing of the machine's own Zabbix (or PostgreSQL) is read, written or stopped.
+"""
+
+from __future__ import annotations
+
+import glob
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+SERVER = "/usr/sbin/zabbix_server"
+AGENTD = "/usr/sbin/zabbix_agentd"
+AGENT2 = "/usr/sbin/zabbix_agent2"
+ZABBIX_GET = "/usr/bin/zabbix_get"
+FRONTEND = Path("/usr/share/zabbix")
+SCHEMA = Path("/usr/share/zabbix-server-pgsql")
+
+
+def missing_parts() -> List[str]:
+    """What this machine lacks for the tests (empty: everything is there)."""
+    wanted = [SERVER, AGENTD, AGENT2, ZABBIX_GET, str(FRONTEND / "api_jsonrpc.php"),
+              str(SCHEMA / "schema.sql.gz"), shutil.which("php") or "php"]
+    missing = [path for path in wanted if not os.path.exists(path)]
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        missing.append("/usr/lib/postgresql/*/bin/initdb")
+    return missing
+
+
+def free_port() -> int:
+    """A free port in 1024-32767, the range Zabbix accepts for ListenPort (not 10050/10051)."""
+    import random
+
+    while True:
+        port = random.randint(20000, 32767)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def as_user(user: str) -> List[str]:
+    return ["runuser", "-u", user, "--"]
+
+
+def private_folder(owner: str = "root") -> Path:
+    """A folder in /tmp that `owner` can use (pytest's own tmp folders are root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="bx24-zabbix-"))
+    folder.chmod(0o755)
+    os.chown(folder, pwd.getpwnam(owner).pw_uid, grp.getgrnam(owner).gr_gid)
+    return folder
+
+
+def wait_until(probe, what: str, within: float = 60, every: float = 0.3):
+    deadline = time.monotonic() + within
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
+        time.sleep(every)
+
+
+class Process:
+    """A daemon in the foreground of its own session, stopped with its whole group."""
+
+    def __init__(self, command: List[str], log: Path, env: Optional[Dict[str, str]] = None):
+        self.log = log
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            env=env or {"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
+
+    def assert_running(self) -> None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.log.name}: exited {self.process.returncode}:\n"
+                                 + self.log.read_text(errors="replace")[-3000:])
+
+    def stop(self) -> None:
+        for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Postgres:
+    """A PostgreSQL cluster of its own (user postgres), reached through its socket folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = free_port()
+        self.data = root / "pgdata"
+        bin_dir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
+        self.bin = bin_dir
+        subprocess.run([*as_user("postgres"), str(bin_dir / "initdb"), "-D", str(self.data),
+                        "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+                       check=True, capture_output=True)
+        options = (f"-p {self.port} -k {root} -c listen_addresses='' -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off")
+        subprocess.run([*as_user("postgres"), str(bin_dir / "pg_ctl"), "-D", str(self.data),
+                        "-o", options, "-l", str(root / "postgres.log"), "-w", "start"],
+                       check=True, capture_output=True)
+
+    def psql(self, sql: str, user: str = "postgres", database: str = "postgres") -> str:
+        done = subprocess.run(["psql", "-h", str(self.root), "-p", str(self.port), "-U", user,
+                               "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
+                              check=True, capture_output=True, text=True)
+        return done.stdout
+
+    def load_zabbix_schema(self) -> None:
+        """createuser, createdb, the three SQL files of zabbix-server-pgsql, VACUUM ANALYZE."""
+        self.psql("CREATE USER zabbix")
+        self.psql("CREATE DATABASE zabbix OWNER zabbix ENCODING 'UTF8' TEMPLATE template0")
+        for name in ("schema", "images", "data"):
+            sql = subprocess.run(["zcat", str(SCHEMA / f"{name}.sql.gz")], check=True,
+                                 capture_output=True).stdout
+            subprocess.run(["psql", "-h", str(self.root), "-p", str(self.port), "-U", "zabbix",
+                            "-d", "zabbix", "-q", "-v", "ON_ERROR_STOP=1"], input=sql,
+                           check=True, capture_output=True)
+        self.psql("VACUUM ANALYZE", user="zabbix", database="zabbix")
+
+    def stop(self) -> None:
+        subprocess.run([*as_user("postgres"), str(self.bin / "pg_ctl"), "-D", str(self.data),
+                        "-m", "immediate", "stop"], capture_output=True)
+
+
+class Server:
+    """zabbix_server -f on the private database; started as root, it runs as zabbix."""
+
+    def __init__(self, root: Path, database: Postgres):
+        self.root = root
+        self.port = free_port()
+        self.log = root / "zabbix_server.log"
+        self.config = root / "zabbix_server.conf"
+        self.config.write_text("\n".join([
+            "LogType=console", f"PidFile={root}/zabbix_server.pid", f"SocketDir={root}",
+            f"ListenPort={self.port}", "ListenIP=127.0.0.1", f"DBHost={database.root}",
+            f"DBPort={database.port}", "DBName=zabbix", "DBUser=zabbix",
+            "Timeout=30", "CacheUpdateFrequency=1", "StartPollers=3", "StartPingers=0",
+            "StartDiscoverers=0", "StartHTTPPollers=0", "StartTimers=1", "StartEscalators=1",
+            "StartAlerters=1", "StartLLDProcessors=2", "StartPreprocessors=2",
+            "HousekeepingFrequency=0", "UnavailableDelay=10", "UnreachableDelay=5",
+            "UnreachablePeriod=10", "ProblemHousekeepingFrequency=60", ""]))
+        self.process = Process([SERVER, "-f", "-c", str(self.config)], self.log)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class Frontend:
+    """The frontend's API (api_jsonrpc.php) under `php -S`, from a private copy of
+    /usr/share/zabbix whose configuration file is the test's, not /etc/zabbix's."""
+
+    def __init__(self, root: Path, database: Postgres):
+        self.root = root
+        self.port = free_port()
+        web = root / "frontend"
+        shutil.copytree(FRONTEND, web, symlinks=True)
+        config = root / "zabbix.conf.php"
+        config.write_text(f"""<?php
+$DB['TYPE'] = 'POSTGRESQL';
+$DB['SERVER'] = '{database.root}';
+$DB['PORT'] = '{database.port}';
+$DB['DATABASE'] = 'zabbix';
+$DB['USER'] = 'zabbix';
+$DB['PASSWORD'] = '';
+$DB['SCHEMA'] = '';
+$ZBX_SERVER = '127.0.0.1';
+$ZBX_SERVER_NAME = 'bx24-test';
+$IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
+""")
+        settings = web / "include" / "classes" / "core" / "CConfigFile.php"
+        settings.write_text(settings.read_text().replace("/etc/zabbix/zabbix.conf.php",
+                                                         str(config)))
+        self.process = Process(
+            ["php", "-d", "memory_limit=512M", "-d", "post_max_size=32M",
+             "-d", "max_execution_time=300", "-d", "date.timezone=UTC",
+             "-S", f"127.0.0.1:{self.port}", "-t", str(web)], root / "php.log")
+        wait_until(lambda: listening(self.port), "php -S to listen", within=20)
+        self.token: Optional[str] = None
+
+    def call(self, method: str, params: Any) -> Any:
+        body = {"jsonrpc": "2.0", "method": method, "params": params, "id": 1}
+        if self.token and method not in ("user.login", "apiinfo.version"):
+            body["auth"] = self.token
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api_jsonrpc.php", data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json-rpc"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=120) as answer:
+            reply = json.loads(answer.read())
+        if "error" in reply:
+            raise AssertionError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def login(self) -> None:
+        self.token = self.call("user.login", {"username": "Admin", "password": "zabbix"})
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def agentd_config(root: Path, port: int, include: Path) -> Path:
+    config = root / "zabbix_agentd.conf"
+    config.write_text("\n".join([
+        f"PidFile={root}/zabbix_agentd.pid", "LogType=file", f"LogFile={root}/zabbix_agentd.log",
+        "DebugLevel=4", "Server=127.0.0.1", f"ListenPort={port}", "ListenIP=127.0.0.1",
+        "StartAgents=3", "Hostname=bx24-test", "Timeout=30", f"Include={include}", ""]))
+    return config
+
+
+def agent2_config(root: Path, port: int, include: Path) -> Path:
+    config = root / "zabbix_agent2.conf"
+    config.write_text("\n".join([
+        f"PidFile={root}/zabbix_agent2.pid", "LogType=file", f"LogFile={root}/zabbix_agent2.log",
+        "DebugLevel=4", "Server=127.0.0.1", f"ListenPort={port}", "ListenIP=127.0.0.1",
+        "Hostname=bx24-test", "Timeout=30", f"ControlSocket={root}/agent2.sock",
+        f"PluginSocket={root}/agent2.plugin.sock", f"Include={include}", ""]))
+    return config
+
+
+class Agent:
+    """zabbix_agentd (started as root, it drops to zabbix) or zabbix_agent2 (run as zabbix, as
+    Debian's unit runs it), with the shipped UserParameter file included."""
+
+    def __init__(self, kind: str, root: Path, include: Path):
+        self.kind = kind
+        self.root = root
+        self.port = free_port()
+        if kind == "agentd":
+            self.log = root / "zabbix_agentd.log"
+            config = agentd_config(root, self.port, include)
+            command = [AGENTD, "-f", "-c", str(config)]
+        else:
+            self.log = root / "zabbix_agent2.log"
+            config = agent2_config(root, self.port, include)
+            command = [*as_user("zabbix"), AGENT2, "-c", str(config)]
+        self.process = Process(command, root / f"{kind}.console.log")
+        wait_until(lambda: self.process.assert_running() or listening(self.port),
+                   f"zabbix_{kind} to listen", within=30)
+
+    def get(self, key: str) -> str:
+        done = subprocess.run([ZABBIX_GET, "-s", "127.0.0.1", "-p", str(self.port), "-t", "30",
+                               "-k", key], capture_output=True, text=True, timeout=60)
+        assert done.stderr == "", done.stderr
+        return done.stdout.rstrip("\n")
+
+    def stop(self) -> None:
+        self.process.stop()
