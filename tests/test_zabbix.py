@@ -18,7 +18,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import fake_portal
 import pytest
@@ -42,6 +42,7 @@ PORTALS = {
     "line-failed-portal": ("paid", "lines-default-failed"),
     "line-pending-portal": ("paid", "lines-pending"),
     "error-portal": ("access-denied", "lines-all-fail"),
+    "office-portal": ("paid", "lines-office-only"),
 }
 
 
@@ -198,3 +199,279 @@ def test_the_agents_log_no_secret(agent, zabbix_setup):
     assert "bx24.sip[error-portal,connector]" in logs  # DebugLevel=4 logs what it runs
     for code in zabbix_setup["portals"].codes.values():
         assert code not in logs
+
+
+# --------------------------------------------------------------------------- server
+
+
+IMPORT_RULES = {
+    "groups": {"createMissing": True},
+    "templates": {"createMissing": True, "updateExisting": True},
+    "items": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
+    "triggers": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
+    "discoveryRules": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
+    "valueMaps": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
+    "templateLinkage": {"createMissing": True},
+}
+
+
+class Zabbix:
+    """The server, its API and one agent (agent 2) for every portal host."""
+
+    def __init__(self, setup):
+        started = time.monotonic()
+        self.root = zabbix_stack.private_folder("zabbix")
+        self.database = zabbix_stack.Postgres(zabbix_stack.private_folder("postgres"))
+        self.server = self.frontend = self.agent = None
+        self.database.load_zabbix_schema()
+        self.timings = {"database": time.monotonic() - started}
+        self.server = zabbix_stack.Server(self.root, self.database)
+        self.frontend = zabbix_stack.Frontend(self.root, self.database)
+        self.agent = zabbix_stack.Agent("agent2", self.root, setup["include"])
+        self.frontend.login()
+        self.api = self.frontend.call
+        self.timings["started"] = time.monotonic() - started
+
+    def import_template(self) -> None:
+        self.api("configuration.import", {"format": "yaml", "source": TEMPLATE.read_text(),
+                                          "rules": IMPORT_RULES})
+
+    def create_hosts(self, names=PORTALS) -> Dict[str, str]:
+        template = self.api("template.get", {"filter": {"host": NAME}})[0]["templateid"]
+        group = self.api("hostgroup.get", {"filter": {"name": "Linux servers"}})[0]["groupid"]
+        hosts = {}
+        for host in names:
+            created = self.api("host.create", {
+                "host": host, "groups": [{"groupid": group}],
+                "interfaces": [{"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "",
+                                "port": str(self.agent.port)}],
+                "templates": [{"templateid": template}],
+                "macros": [{"macro": "{$BX24.PORTAL}", "value": host}]})
+            hosts[host] = created["hostids"][0]
+        return hosts
+
+    def masters(self, hostids) -> List[Dict]:
+        return self.api("item.get", {"hostids": list(hostids), "filter": {"type": 0},
+                                     "output": ["itemid", "hostid", "key_", "lastclock"]})
+
+    def check_now(self, hostids, kind: str) -> None:
+        """task.create "check now" for the hosts' master items (connector or lines) and wait
+        until every one of them has a value newer than the request."""
+        items = [item for item in self.masters(hostids) if f",{kind}" in item["key_"]]
+        asked = int(time.time())
+        time.sleep(1.1)  # lastclock is whole seconds: a value from the asking second is old
+        self.api("task.create", [{"type": 6, "request": {"itemid": item["itemid"]}}
+                                 for item in items])
+
+        def fresh():
+            clocks = self.masters(hostids)
+            return all(int(item["lastclock"]) > asked for item in clocks
+                       if f",{kind}" in item["key_"])
+        zabbix_stack.wait_until(fresh, f"a new {kind} value of {len(items)} hosts", within=90)
+
+    def problems(self, hostid: str) -> List[tuple]:
+        found = self.api("problem.get", {"hostids": [hostid], "output": ["name", "severity"],
+                                         "sortfield": ["eventid"]})
+        return sorted((int(p["severity"]), p["name"]) for p in found)
+
+    def values(self, hostid: str) -> Dict[str, str]:
+        """{key: last value, None when it has none} of the dependent items."""
+        items = self.api("item.get", {"hostids": [hostid], "output": ["key_", "lastvalue",
+                                                                      "lastclock"]})
+        return {item["key_"]: item["lastvalue"] if item["lastclock"] != "0" else None
+                for item in items if item["key_"].startswith(
+                    ("bx24.sip.connector", "bx24.sip.lines", "bx24.sip.line."))}
+
+    def stop(self) -> None:
+        for part in (self.agent, self.frontend, self.server):
+            if part is not None:
+                part.stop()
+        self.database.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.database.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def zabbix(zabbix_setup):
+    require_zabbix()
+    zabbix = Zabbix(zabbix_setup)
+    try:
+        begun = time.monotonic()
+        zabbix.import_template()
+        hosts = zabbix.create_hosts()
+        time.sleep(3)  # CacheUpdateFrequency=1: the server learns the new items
+        zabbix.check_now(hosts.values(), "connector")
+        zabbix.check_now(hosts.values(), "lines")  # discovers the lines
+        time.sleep(3)
+        zabbix.check_now(hosts.values(), "lines")  # fills the discovered items
+        zabbix.timings["checked"] = time.monotonic() - begun
+        yield {"zabbix": zabbix, "hosts": hosts, "portals": zabbix_setup["portals"]}
+    finally:
+        zabbix.stop()
+        REPORT.append("Zabbix 6.0: database {database:.0f}s, started {started:.0f}s, template "
+                      "imported and {n} hosts checked {checked:.0f}s".format(
+                          n=len(PORTALS), **{"checked": 0, **zabbix.timings}))
+
+
+def test_problems_of_every_scenario(zabbix):
+    api, hosts = zabbix["zabbix"], zabbix["hosts"]
+    access = ("Bitrix24 error ACCESS_DENIED: the webhook's user needs the telephony right "
+              '"Manage numbers - Edit - Any" (or REST is not on this plan)')
+    expected = {
+        "ok-portal": [],
+        "expiring-portal": [(2, f"Bitrix24 SIP connector: WARNING - paid until {day(5)}, 5 days left")],
+        "unpaid-portal": [(4, "Bitrix24 SIP connector: CRITICAL - not paid and no free minutes: "
+                              "outbound SIP calls are off")],
+        "line-failed-portal": [(4, 'Bitrix24 SIP line CRITICAL - "Office trunk" (reg150907, '
+                                   "default outgoing): SIP 403 Forbidden")],
+        "line-pending-portal": [
+            (2, 'Bitrix24 SIP line WARNING - "Cloud PBX (9)" (reg151083): registration in progress'),
+            (2, 'Bitrix24 SIP line WARNING - "SIP line 2" (reg151085): waiting to register')],
+        "error-portal": [(3, f"Bitrix24 SIP connector: UNKNOWN - {access}"),
+                         (3, f"Bitrix24 SIP lines: UNKNOWN - cannot list the SIP lines: {access}")],
+        "office-portal": [(2, "Bitrix24 SIP lines: WARNING - no cloud PBX SIP lines to check")],
+    }
+    assert {host: api.problems(hostid) for host, hostid in hosts.items()} == expected
+
+
+def test_item_values_are_the_plugins_figures(zabbix):
+    api, hosts = zabbix["zabbix"], zabbix["hosts"]
+    expiring = api.values(hosts["expiring-portal"])
+    assert {key: expiring[key] for key in CONNECTOR_KEYS} == {
+        "bx24.sip.connector.state": "1", "bx24.sip.connector.paid": "1",
+        "bx24.sip.connector.days_left": "5", "bx24.sip.connector.free_minutes": "0",
+        "bx24.sip.connector.paid_until": day(5),
+        "bx24.sip.connector.summary": f"WARNING - paid until {day(5)}, 5 days left"}
+    unpaid = api.values(hosts["unpaid-portal"])
+    assert {key: unpaid[key] for key in CONNECTOR_KEYS} == {
+        "bx24.sip.connector.state": "2", "bx24.sip.connector.paid": "0",
+        "bx24.sip.connector.days_left": None, "bx24.sip.connector.free_minutes": "0",
+        "bx24.sip.connector.paid_until": None,
+        "bx24.sip.connector.summary": "CRITICAL - not paid and no free minutes: outbound SIP "
+                                      "calls are off"}
+    assert api.values(hosts["error-portal"])["bx24.sip.connector.state"] == "3"
+
+
+CONNECTOR_KEYS = ("bx24.sip.connector.state", "bx24.sip.connector.paid",
+                  "bx24.sip.connector.days_left", "bx24.sip.connector.free_minutes",
+                  "bx24.sip.connector.paid_until", "bx24.sip.connector.summary")
+
+
+def discovered_lines(api: Zabbix, hostid: str) -> Dict[str, Dict[str, Optional[str]]]:
+    """{line id: {item kind: last value}} of the items the line discovery made."""
+    found: Dict[str, Dict[str, Optional[str]]] = {}
+    for key, value in api.values(hostid).items():
+        match = re.fullmatch(r"bx24\.sip\.line\.(\w+)\[(\w+)\]", key)
+        if match:
+            found.setdefault(match.group(2), {})[match.group(1)] = value
+    return found
+
+
+def test_every_cloud_line_is_discovered_with_its_figures(zabbix):
+    api, hosts = zabbix["zabbix"], zabbix["hosts"]
+    lines = discovered_lines(api, hosts["line-failed-portal"])
+    assert lines == {  # sip7, the office PBX line, has no registration state: not discovered
+        "reg150907": {"state": "2", "status": "error", "sip_code": "403", "message": "Forbidden",
+                      "summary": 'CRITICAL - "Office trunk" (reg150907, default outgoing): SIP '
+                                 "403 Forbidden"},
+        "reg151083": {"state": "0", "status": "success", "sip_code": "200", "message": "",
+                      "summary": 'OK - "Cloud PBX (9)" (reg151083): registered'},
+        "reg151085": {"state": "0", "status": "success", "sip_code": "200", "message": "",
+                      "summary": 'OK - "SIP line 2" (reg151085): registered'},
+    }
+    names = api.api("item.get", {"hostids": [hosts["line-failed-portal"]], "output": ["name"],
+                                 "search": {"key_": "bx24.sip.line.state"}})
+    assert sorted(item["name"] for item in names) == [
+        'Line "Cloud PBX (9)" (reg151083): State', 'Line "Office trunk" (reg150907): State',
+        'Line "SIP line 2" (reg151085): State']
+    assert discovered_lines(api, hosts["office-portal"]) == {}
+    assert discovered_lines(api, hosts["error-portal"]) == {}
+    summary = api.values(hosts["line-failed-portal"])["bx24.sip.lines.summary"]
+    assert summary.startswith("CRITICAL - 1 of 3 SIP lines not registered: ")
+
+
+def test_a_failed_check_keeps_the_lines_and_is_one_problem(zabbix):
+    """The lines become unreadable: the discovery rule goes unsupported, no line is lost, and
+    the outage is one Average problem; the line's own problem from before stays as it was."""
+    api, hosts, portals = zabbix["zabbix"], zabbix["hosts"], zabbix["portals"]
+    host = hosts["line-failed-portal"]
+    portals.change("line-failed-portal", "paid", "lines-all-fail")
+    api.check_now([host], "lines")
+    rule = api.api("discoveryrule.get", {"hostids": [host], "output": ["state", "error"]})[0]
+    assert rule["state"] == "1"  # not supported: "null" is not a list
+    items = api.api("item.get", {"hostids": [host], "search": {"key_": "bx24.sip.line."},
+                                 "output": ["key_"], "selectItemDiscovery": ["ts_delete"]})
+    assert len(items) == 15 and all(item["itemDiscovery"]["ts_delete"] == "0" for item in items)
+    access = ("Bitrix24 error ACCESS_DENIED: the webhook's user needs the telephony right "
+              '"Manage numbers - Edit - Any" (or REST is not on this plan)')
+    assert api.problems(host) == [
+        (3, f"Bitrix24 SIP lines: UNKNOWN - cannot list the SIP lines: {access}"),
+        (4, 'Bitrix24 SIP line CRITICAL - "Office trunk" (reg150907, default outgoing): SIP 403 '
+            "Forbidden")]
+
+
+def test_problems_resolve_when_the_portal_recovers(zabbix):
+    api, hosts, portals = zabbix["zabbix"], zabbix["hosts"], zabbix["portals"]
+    for host in PORTALS:
+        portals.change(host, "paid", "lines-registered")
+    api.check_now(hosts.values(), "connector")
+    api.check_now(hosts.values(), "lines")
+    time.sleep(3)
+    api.check_now(hosts.values(), "lines")  # the error portal's lines are discovered only now
+    assert {host: api.problems(hostid) for host, hostid in hosts.items()} == {
+        host: [] for host in PORTALS}
+    assert discovered_lines(api, hosts["error-portal"]).keys() == {
+        "reg150907", "reg151083", "reg151085"}
+
+
+def test_the_webhook_code_is_in_no_value_problem_or_log(zabbix, zabbix_setup):
+    api, hosts = zabbix["zabbix"], zabbix["hosts"]
+    stored = json.dumps([api.api("item.get", {"hostids": list(hosts.values()),
+                                              "output": ["lastvalue", "name", "key_"]}),
+                         api.api("event.get", {"hostids": list(hosts.values()),
+                                               "output": ["name", "opdata"]})])
+    logs = "".join(path.read_text(errors="replace")
+                   for folder in (zabbix_setup["root"], api.root) for path in folder.glob("*.log"))
+    assert "Bitrix24 SIP" in stored and "bx24.sip[" in logs
+    for code in zabbix_setup["portals"].codes.values():
+        assert code not in stored and code not in logs
+
+
+def test_a_portal_slower_than_the_deadline_is_an_average_problem(zabbix, zabbix_setup):
+    """Plugin -t 25 < agent Timeout 30 <= server Timeout 30: the plugin answers in time, so a
+    hung portal is a problem with its reason, never an unsupported item or an unavailable
+    agent interface (which would pause every item of the host)."""
+    import socket
+    import threading
+
+    api = zabbix["zabbix"]
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held = []
+    threading.Thread(target=lambda: held.extend(iter(silent.accept, None)), daemon=True).start()
+    port = silent.getsockname()[1]
+    url = zabbix_setup["folder"] / "slow-portal.url"
+    url.write_text(f"http://127.0.0.1:{port}/rest/1/{'s' * 16}/\n")
+    url.chmod(0o644)
+    try:
+        host = api.create_hosts(["slow-portal"])["slow-portal"]
+        time.sleep(3)
+        started = time.monotonic()
+        api.check_now([host], "connector")
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert 25 <= took < 40
+    assert api.problems(host) == [
+        (3, f"Bitrix24 SIP connector: UNKNOWN - 127.0.0.1:{port} gave no complete answer "
+            "within the 25s timeout")]
+    master = [item for item in api.masters([host]) if ",connector" in item["key_"]][0]
+    state = api.api("item.get", {"itemids": [master["itemid"]], "output": ["state", "error"]})
+    assert state[0]["state"] == "0", state  # supported
+
+    def availability():  # 0 until the server's availability manager has written it
+        found = api.api("hostinterface.get", {"hostids": [host], "output": ["available"]})
+        return found[0]["available"] if found[0]["available"] != "0" else None
+
+    assert zabbix_stack.wait_until(availability, "the interface's availability", within=30) == "1"
