@@ -446,10 +446,10 @@ def misplaced_message(option: Optional[str]) -> str:
     return f"a webhook URL was given without --webhook: pass it with {sources}"
 
 
-OPTIONS_WITH_VALUE = ("--webhook-file", "--portal", "--webhook-dir", "--check", "--line", "-w", "--warning-days", "-c",
-                      "--critical-days", "--warning-minutes", "--critical-minutes", "--unpaid",
-                      "--unreachable", "-t", "--timeout", "--ca-file", "--output",
-                      "--prometheus-file")
+OPTIONS_WITH_VALUE = ("--webhook-file", "--portal", "--webhook-dir", "--check", "--line", "-w",
+                      "--warning-days", "-c", "--critical-days", "--warning-minutes",
+                      "--critical-minutes", "--unpaid", "--unreachable", "-t", "--timeout",
+                      "--ca-file", "--output", "--prometheus-file")
 
 
 # Options whose empty value means their default: what Nagios or Zabbix passes for a variable

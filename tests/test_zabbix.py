@@ -222,12 +222,15 @@ class Zabbix:
         started = time.monotonic()
         self.root = zabbix_stack.private_folder("zabbix")
         self.database = zabbix_stack.Postgres(zabbix_stack.private_folder("postgres"))
-        self.server = self.frontend = self.agent = None
+        self.server: Optional[zabbix_stack.Server] = None
+        self.frontend: Optional[zabbix_stack.Frontend] = None
+        self.agent: Optional[zabbix_stack.Agent] = None
         self.database.load_zabbix_schema()
         self.timings = {"database": time.monotonic() - started}
         self.server = zabbix_stack.Server(self.root, self.database)
         self.frontend = zabbix_stack.Frontend(self.root, self.database)
-        self.agent = zabbix_stack.Agent("agent2", self.root, setup["include"])
+        self.agent = agent = zabbix_stack.Agent("agent2", self.root, setup["include"])
+        self.agent_port = agent.port
         self.frontend.login()
         self.api = self.frontend.call
         self.timings["started"] = time.monotonic() - started
@@ -244,7 +247,7 @@ class Zabbix:
             created = self.api("host.create", {
                 "host": host, "groups": [{"groupid": group}],
                 "interfaces": [{"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "",
-                                "port": str(self.agent.port)}],
+                                "port": str(self.agent_port)}],
                 "templates": [{"templateid": template}],
                 "macros": [{"macro": "{$BX24.PORTAL}", "value": host}]})
             hosts[host] = created["hostids"][0]
@@ -274,7 +277,7 @@ class Zabbix:
                                          "sortfield": ["eventid"]})
         return sorted((int(p["severity"]), p["name"]) for p in found)
 
-    def values(self, hostid: str) -> Dict[str, str]:
+    def values(self, hostid: str) -> Dict[str, Optional[str]]:
         """{key: last value, None when it has none} of the dependent items."""
         items = self.api("item.get", {"hostids": [hostid], "output": ["key_", "lastvalue",
                                                                       "lastclock"]})
@@ -448,7 +451,7 @@ def test_a_portal_slower_than_the_deadline_is_an_average_problem(zabbix, zabbix_
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
-    held = []
+    held: List[object] = []
     threading.Thread(target=lambda: held.extend(iter(silent.accept, None)), daemon=True).start()
     port = silent.getsockname()[1]
     url = zabbix_setup["folder"] / "slow-portal.url"

@@ -262,8 +262,11 @@ class Agent:
             config = agent2_config(root, self.port, include)
             command = [*as_user("zabbix"), AGENT2, "-c", str(config)]
         self.process = Process(command, root / f"{kind}.console.log")
-        wait_until(lambda: self.process.assert_running() or listening(self.port),
-                   f"zabbix_{kind} to listen", within=30)
+        wait_until(self.started, f"zabbix_{kind} to listen", within=30)
+
+    def started(self) -> bool:
+        self.process.assert_running()
+        return listening(self.port)
 
     def get(self, key: str) -> str:
         done = subprocess.run([ZABBIX_GET, "-s", "127.0.0.1", "-p", str(self.port), "-t", "30",
