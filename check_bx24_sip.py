@@ -250,6 +250,11 @@ def portal_file(args) -> str:
     return os.path.join(args.webhook_dir, f"{name}.url")
 
 
+def read_portal_file(args) -> str:
+    path = portal_file(args)
+    return read_webhook_file(path, f"{path} (--portal)")
+
+
 def read_webhook_file(path: str, named: Optional[str] = None) -> str:
     """First non-empty line of the file: the secret stays out of ps and object configs."""
     named = named or f"--webhook-file {path}"
@@ -271,8 +276,7 @@ def resolve_webhook(args, environ) -> Webhook:
     if args.webhook_file is not None:
         sources.append(("--webhook-file", lambda: read_webhook_file(args.webhook_file)))
     if args.portal is not None:
-        sources.append(("--portal", lambda: read_webhook_file(
-            portal_file(args), f"{os.path.join(args.webhook_dir or '', args.portal)}.url (--portal)")))
+        sources.append(("--portal", lambda: read_portal_file(args)))
     if environ.get("BX24_WEBHOOK"):
         sources.append(("BX24_WEBHOOK", lambda: environ["BX24_WEBHOOK"]))
     if not sources:
