@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
 
 PLUGIN_NAME = "BX24_SIP"
 

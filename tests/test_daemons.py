@@ -157,13 +157,25 @@ def plugin_dir(tmp_path_factory) -> Path:
     configured = os.environ.get("BX24_PLUGIN_DIR")
     if configured:
         folder = Path(configured)
-        assert (folder / "check_bx24_sip").read_bytes() == SCRIPT.read_bytes(), (
+        assert is_plugin_copy(folder / "check_bx24_sip"), (
             f"{folder}/check_bx24_sip is not this checkout's check_bx24_sip.py")
         return folder
     folder = tmp_path_factory.mktemp("plugins")
-    shutil.copy(SCRIPT, folder / "check_bx24_sip")
-    (folder / "check_bx24_sip").chmod(0o755)
+    install_plugin_copy(folder / "check_bx24_sip")
     return folder
+
+
+SYSTEM_SHEBANG = "#!/usr/bin/python3\n"  # what the README's install line gives the copy
+
+
+def install_plugin_copy(target: Path) -> None:
+    """The plugin file alone, as the README installs it: Debian's python3 in its first line."""
+    target.write_text(SYSTEM_SHEBANG + SCRIPT.read_text().split("\n", 1)[1])
+    target.chmod(0o755)
+
+
+def is_plugin_copy(path: Path) -> bool:
+    return path.read_text() == SYSTEM_SHEBANG + SCRIPT.read_text().split("\n", 1)[1]
 
 
 def user_and_group():
@@ -786,3 +798,18 @@ def test_icinga_services_write_one_textfile_each(icinga, portals, tmp_path):
 
 def test_nagios_services_write_one_textfile_each(nagios, portals, tmp_path):
     assert_node_exporter_serves_both_services(nagios["textfile"], portal_port(portals), tmp_path)
+
+
+def test_the_plugin_folder_copy_runs_whatever_python3_comes_first(tmp_path):
+    """The README's copy names /usr/bin/python3: a pyenv or venv python3 first on PATH (which
+    lacks Debian's libraries) must not be the one that runs it, as `env python3` would."""
+    require_system_python()
+    install_plugin_copy(tmp_path / "check_bx24_sip")
+    decoy = tmp_path / "bin"
+    decoy.mkdir()
+    (decoy / "python3").write_text("#!/bin/sh\necho 'the wrong python3'\nexit 1\n")
+    (decoy / "python3").chmod(0o755)
+    done = subprocess.run([str(tmp_path / "check_bx24_sip"), "--check", "bogus"],
+                          capture_output=True, text=True, env={"PATH": f"{decoy}:{PLAIN_PATH}"})
+    assert (done.returncode, done.stderr) == (3, "")
+    assert done.stdout.startswith("BX24_SIP UNKNOWN - argument --check: invalid choice: 'bogus'")

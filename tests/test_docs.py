@@ -39,7 +39,7 @@ def test_russian_guide_lists_the_options_of_the_english_readme():
 
     english = table("README.md", "## Options\n")
     assert english == help_options()
-    assert table("README.ru.md", "## 11. Параметры\n") == english
+    assert table("README.ru.md", "## 12. Параметры\n") == english
 
 
 COMMAND_LANGUAGES = ("sh", "cron", "yaml", "nagios")

@@ -11,7 +11,9 @@ BX24_TEST_PACKAGE=installed); as root only, since they write into /etc.
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -46,6 +48,7 @@ from test_daemons import (
 
 PACKAGE = "monitoring-plugins-bx24-sip"
 DOC = Path("/usr/share/doc") / PACKAGE
+ZABBIX = f"/usr/share/{PACKAGE}/zabbix"
 PLUGIN = Path("/usr/lib/nagios/plugins/check_bx24_sip")
 ICINGA_CONF_D = Path("/etc/icinga2/conf.d")
 NAGIOS_CONF_D = Path("/etc/nagios4/conf.d")
@@ -85,7 +88,10 @@ def test_the_package_puts_every_file_where_debian_looks():
             f"{DOC}/README.ru.md.gz", f"{DOC}/changelog.gz", f"{DOC}/changelog.Debian.gz",
             f"{DOC}/copyright", f"{DOC}/examples/bx24_sip_services.conf",
             f"{DOC}/examples/bx24_sip_templates.cfg",
-            f"{DOC}/examples/bx24_sip_example.cfg"} <= listed
+            f"{DOC}/examples/bx24_sip_example.cfg", f"{ZABBIX}/bx24_sip.conf",
+            f"{ZABBIX}/template_bx24_sip.yaml"} <= listed
+    for name in ("bx24_sip.conf", "template_bx24_sip.yaml"):
+        assert (Path(ZABBIX) / name).read_text() == (SCRIPT.parent / "contrib" / "zabbix" / name).read_text()
     assert not [path for path in listed if "/conf.d/" in path]  # commands, never services
     script = SCRIPT.read_text().split("\n", 1)[1]
     assert PLUGIN.read_text() == "#!/usr/bin/python3\n" + script
@@ -288,3 +294,36 @@ def test_stock_nagios_validates_with_the_packaged_command(stock_nagios):
 @pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
 def test_stock_nagios_runs_the_packaged_plugin(stock_nagios, portal):
     assert_nagios_result(stock_nagios["results"][(portal.host, portal.nagios_service)], portal)
+
+
+# --------------------------------------------------------------------------- Zabbix
+
+
+def readme_lines(marker: str) -> list:
+    text = (SCRIPT.parent / "README.md").read_text()
+    block = text.split(f"<!-- {marker}:", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
+    return [line for line in block.split("```sh\n", 1)[1].split("\n```", 1)[0].splitlines()]
+
+
+def test_the_readmes_zabbix_agent_steps_run_as_written():
+    """Debian's own /etc/zabbix, the README's lines one by one, then put back as it was. The
+    key's run goes to the placeholder portal, so it runs where no name can be resolved."""
+    require(Path("/usr/sbin/zabbix_agent2").exists(), "zabbix-agent2 is not installed")
+    require_absent(Path("/etc/zabbix/bx24"), Path("/etc/zabbix/zabbix_agent2.d/bx24_sip.conf"))
+    lines = readme_lines("zabbix-agent")
+    assert lines[-1].startswith("zabbix_agent2 -c /etc/zabbix/zabbix_agent2.conf -t ")
+    with restored("/etc/zabbix"):
+        for line in lines[:-1]:
+            done = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True,
+                                  env={"PATH": PLAIN_PATH})
+            assert (done.returncode, done.stderr) == (0, ""), line
+        assert "\nTimeout=30\n" in Path("/etc/zabbix/zabbix_agent2.conf").read_text()
+        done = subprocess.run(["unshare", "--net", "/bin/sh", "-c", lines[-1]],
+                              capture_output=True, text=True, env={"PATH": PLAIN_PATH},
+                              timeout=60)
+    found = re.fullmatch(r"bx24\.sip\[yourportal,connector\] +\[s\|(.*)\]\n", done.stdout)
+    assert found is not None, done.stdout + done.stderr
+    value = json.loads(found.group(1))
+    assert (value["state"], value["summary"], value["portal"]) == (
+        "UNKNOWN", "cannot reach yourportal.bitrix24.com: cannot resolve the host name",
+        "yourportal.bitrix24.com")

@@ -102,7 +102,8 @@ def require_absent(path: str) -> None:
 
 # folders that a package the README names creates, which CI does not install at that point:
 # Debian's node exporter, and this project's own package (tests/test_package.py checks its files)
-FROM_OTHER_PACKAGES = ("/var/lib/prometheus/node-exporter", "/usr/share/doc/monitoring-plugins-bx24-sip")
+FROM_OTHER_PACKAGES = ("/var/lib/prometheus/node-exporter", "/usr/share/doc/monitoring-plugins-bx24-sip",
+                       "/usr/share/monitoring-plugins-bx24-sip")
 
 
 def created_by_the_readme() -> List[str]:
@@ -120,10 +121,11 @@ def paths_in_commands() -> List[str]:
 
 @pytest.mark.parametrize("path", paths_in_commands())
 def test_every_path_in_the_readme_exists_on_debian_or_is_made_by_it(path):
-    if not Path("/etc/nagios4").is_dir() or not Path("/etc/icinga2").is_dir():
+    if not all(Path(folder).is_dir() for folder in ("/etc/nagios4", "/etc/icinga2", "/etc/zabbix")):
         if os.environ.get("CI") == "true":
-            pytest.fail("Debian's nagios4 and icinga2 configuration must be installed in CI")
-        pytest.skip("needs Debian's /etc/nagios4 and /etc/icinga2 (apt install nagios4-core icinga2)")
+            pytest.fail("Debian's nagios4, icinga2 and zabbix configuration must be installed in CI")
+        pytest.skip("needs Debian's /etc/nagios4, /etc/icinga2 and /etc/zabbix (apt install "
+                    "nagios4-core icinga2 zabbix-agent2 zabbix-server-pgsql)")
     made = created_by_the_readme() + list(FROM_OTHER_PACKAGES)
 
     def known(candidate: str) -> bool:

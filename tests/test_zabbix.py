@@ -25,7 +25,7 @@ import pytest
 import zabbix_stack
 from conftest import REPORT, SCRIPT, day
 from system_state import stock_tests_asked
-from test_daemons import require, require_system_python
+from test_daemons import install_plugin_copy, is_plugin_copy, require, require_system_python
 
 REPO = SCRIPT.parent
 SHIPPED = REPO / "contrib" / "zabbix" / "bx24_sip.conf"
@@ -111,11 +111,10 @@ def zabbix_setup(httpserver_module):
     configured = os.environ.get("BX24_PLUGIN_DIR")
     if configured:
         plugin = str(Path(configured) / "check_bx24_sip")
-        assert Path(plugin).read_bytes() == SCRIPT.read_bytes()
+        assert is_plugin_copy(Path(plugin))
     else:
         plugin = str(root / "check_bx24_sip")
-        shutil.copy(SCRIPT, plugin)
-        Path(plugin).chmod(0o755)
+        install_plugin_copy(Path(plugin))
     stock = stock_tests_asked() and plugin == PLUGIN
     folder = Path(WEBHOOK_DIR) if stock else root / "bx24"
     if stock:
@@ -221,10 +220,18 @@ class Zabbix:
     def __init__(self, setup):
         started = time.monotonic()
         self.root = zabbix_stack.private_folder("zabbix")
-        self.database = zabbix_stack.Postgres(zabbix_stack.private_folder("postgres"))
+        self.database: Optional[zabbix_stack.Postgres] = None
         self.server: Optional[zabbix_stack.Server] = None
         self.frontend: Optional[zabbix_stack.Frontend] = None
         self.agent: Optional[zabbix_stack.Agent] = None
+        try:
+            self.start(setup, started)
+        except BaseException:
+            self.stop()  # whatever did start: nothing may outlive the test
+            raise
+
+    def start(self, setup, started: float) -> None:
+        self.database = zabbix_stack.Postgres(zabbix_stack.private_folder("postgres"))
         self.database.load_zabbix_schema()
         self.timings = {"database": time.monotonic() - started}
         self.server = zabbix_stack.Server(self.root, self.database)
@@ -289,9 +296,10 @@ class Zabbix:
         for part in (self.agent, self.frontend, self.server):
             if part is not None:
                 part.stop()
-        self.database.stop()
+        if self.database is not None:
+            self.database.stop()
+            shutil.rmtree(self.database.root, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
-        shutil.rmtree(self.database.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
