@@ -421,6 +421,17 @@ def test_a_failed_check_keeps_the_lines_and_is_one_problem(zabbix):
             "Forbidden")]
 
 
+def test_one_line_can_be_muted_with_a_context_macro(zabbix):
+    api, hosts = zabbix["zabbix"], zabbix["hosts"]
+    host = hosts["line-pending-portal"]
+    api.api("usermacro.create", {"hostid": host, "macro": '{$BX24.LINE.ALERT:"reg151083"}',
+                                 "value": "0"})
+    time.sleep(3)  # the configuration cache learns the macro
+    api.check_now([host], "lines")
+    assert api.problems(host) == [
+        (2, 'Bitrix24 SIP line WARNING - "SIP line 2" (reg151085): waiting to register')]
+
+
 def test_problems_resolve_when_the_portal_recovers(zabbix):
     api, hosts, portals = zabbix["zabbix"], zabbix["hosts"], zabbix["portals"]
     for host in PORTALS:
