@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ PACKAGE = "monitoring-plugins-bx24-sip"
 DOC = Path("/usr/share/doc") / PACKAGE
 ZABBIX = f"/usr/share/{PACKAGE}/zabbix"
 PLUGIN = Path("/usr/lib/nagios/plugins/check_bx24_sip")
+MODULE = Path("/usr/lib/python3/dist-packages/check_bx24_sip.py")
 ICINGA_CONF_D = Path("/etc/icinga2/conf.d")
 NAGIOS_CONF_D = Path("/etc/nagios4/conf.d")
 SECRETS = Path("/etc/nagios4/bx24-test")  # readable by the nagios group, as the README says
@@ -93,8 +95,13 @@ def test_the_package_puts_every_file_where_debian_looks():
     for name in ("bx24_sip.conf", "template_bx24_sip.yaml"):
         assert (Path(ZABBIX) / name).read_text() == (SCRIPT.parent / "contrib" / "zabbix" / name).read_text()
     assert not [path for path in listed if "/conf.d/" in path]  # commands, never services
-    script = SCRIPT.read_text().split("\n", 1)[1]
-    assert PLUGIN.read_text() == "#!/usr/bin/python3\n" + script
+    # the plugin is a module that starts from the bytecode py3compile made at install, and the
+    # plugin folder holds a launcher run by Debian's python3
+    assert MODULE.read_text() == SCRIPT.read_text().split("\n", 1)[1]
+    assert sorted(path.name for path in MODULE.parent.glob("__pycache__/check_bx24_sip.*")) == [
+        f"check_bx24_sip.cpython-{sys.version_info.major}{sys.version_info.minor}.pyc"]
+    assert PLUGIN.read_text() == (SCRIPT.parent / "debian" / "check_bx24_sip.launcher").read_text()
+    assert PLUGIN.read_text().startswith("#!/usr/bin/python3\n")
     assert gzip.decompress((DOC / "changelog.gz").read_bytes()).decode() == (
         SCRIPT.parent / "CHANGELOG.md").read_text()
 
@@ -102,7 +109,7 @@ def test_the_package_puts_every_file_where_debian_looks():
 def test_the_package_depends_on_debians_python_libraries_only():
     depends = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", PACKAGE], capture_output=True,
                              text=True, check=True).stdout
-    assert depends == "python3, python3-nagiosplugin (>= 1.3.2), python3-requests (>= 2.28)"
+    assert depends == "python3:any, python3-nagiosplugin (>= 1.3.2), python3-requests (>= 2.28)"
 
 
 def test_the_installed_plugin_runs_with_debians_python_under_crons_path(portal):
