@@ -135,3 +135,93 @@ def test_help_says_what_it_should(columns):
     missing = [sentence for sentence in HELP_SENTENCES
                if not re.search(rf"(?<!\S){re.escape(sentence)}(?!\S)", text)]
     assert missing == []
+
+
+# ------------------------------------------------------------------ troubleshooting
+
+PLACEHOLDERS = ("HOST", "PATH", "N", "CODE", "TEXT", "TYPE", "OPTION", "NAME")
+
+
+def troubleshooting_patterns(name: str, heading: str) -> list:
+    """The messages of the troubleshooting tables, as patterns: `...` and the upper-case
+    placeholders stand for any text."""
+    text = (REPO / name).read_text().split(heading, 1)[1].split("\n## ", 1)[0]
+    patterns = []
+    for row in re.findall(r"^\| (.+?) \|", text, re.M):
+        for message in re.findall(r"`([^`]+)`", row):
+            pattern = re.escape(message).replace(r"\.\.\.", ".+")
+            for word in PLACEHOLDERS:
+                pattern = re.sub(rf"\b{word}\b", ".+", pattern)
+            patterns.append(re.compile(pattern))
+    return patterns
+
+
+def failure_messages() -> dict:
+    """What the plugin says when it fails: every failing scenario of the fake portal, the
+    transport failures and the usage errors, each run as a monitoring system runs it."""
+    import fake_portal
+    from pytest_httpserver import HTTPServer
+    from test_failures import free_port
+
+    found = {}
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        for scenario in fake_portal.SCENARIOS:
+            server.clear()
+            fake_portal.serve(server, scenario)
+            run = run_plugin("--webhook", fake_portal.webhook_for(server), "-t", "3")
+            if run.code == 3:
+                found[scenario] = run.first_line
+        for scenario in ("lines-all-fail", "lines-batch-error", "lines-malformed-list"):
+            server.clear()
+            fake_portal.serve(server, scenario)
+            run = run_plugin("--webhook", fake_portal.webhook_for(server), "--check", "lines")
+            found[scenario] = run.first_line
+    finally:
+        server.stop()
+    hook = "https://portal.example/rest/1/abcd1234efgh5678/"
+    calls = {
+        "refused": ["--webhook", f"http://127.0.0.1:{free_port()}/rest/1/abcd1234efgh5678/"],
+        "no source": [], "two sources": ["--webhook", hook, "--webhook-file", "/x"],
+        "twice": ["--webhook", hook, "--webhook", hook],
+        "no file": ["--webhook-file", "/nonexistent"], "empty file": ["--webhook-file", "/dev/null"],
+        "portal": ["--webhook-dir", "/nonexistent", "--portal", "x"],
+        "bad portal": ["--webhook-dir", "/tmp", "--portal", "../x"],
+        "no dir": ["--portal", "x"], "misplaced": ["--ca-file", hook], "stray": [hook],
+        "scheme": ["--webhook", "ftp://portal.example/rest/1/abcd1234efgh5678/"],
+        "path": ["--webhook", "https://portal.example/rest/x/"],
+        "query": ["--webhook", hook + "?a=1"], "port": ["--webhook", "https://p.example:x/rest/1/a/"],
+        "host": ["--webhook", "https://a..example/rest/1/abcd1234efgh5678/"],
+        "quotes": ["--webhook", f"'{hook}'"], "short": ["--webhook", "https://p.example/rest/1/abc/"],
+        "thresholds": ["--webhook", hook, "-w", "1", "-c", "2"],
+        "minutes": ["--webhook", hook, "--warning-minutes", "1", "--critical-minutes", "2"],
+        "line": ["--webhook", hook, "--line", "1"],
+        "office": ["--webhook", hook, "--check", "lines", "--line", "sip1"],
+        "not a line": ["--webhook", hook, "--check", "lines", "--line", "x"],
+        "ca": ["--webhook", hook, "--ca-file", "/nonexistent"],
+        "pem": ["--webhook", hook, "--ca-file", "/etc/hostname"],
+        "textfile": ["--webhook", hook, "-w", "1", "-c", "2", "--prometheus-file", "/nonexistent/x"],
+        "argparse": ["--webhook", hook, "-t", "0"], "unknown option": ["--bogus"],
+    }
+    for name, args in calls.items():
+        run = run_plugin(*args)
+        assert run.code == 3, (name, run.stdout)
+        found[name] = run.first_line
+    return found
+
+
+@pytest.mark.parametrize("name,heading", [("README.md", "## Troubleshooting\n"),
+                                          ("README.ru.md", "## 14. Если что-то не так\n")])
+def test_troubleshooting_explains_every_message_the_plugin_prints(name, heading):
+    from check_bx24_sip import ERROR_HINTS
+
+    patterns = troubleshooting_patterns(name, heading)
+    messages = {key: re.sub(r"^BX24_SIP \w+ - ", "", line) for key, line in failure_messages().items()}
+    missing = {key: message for key, message in messages.items()
+               if not any(pattern.fullmatch(message) for pattern in patterns)}
+    assert missing == {}
+    # each hint in its own row, word for word (the code as Bitrix24 writes it, in any case)
+    section = (REPO / name).read_text().split(heading, 1)[1].split("\n## ", 1)[0].lower()
+    assert [code for code, hint in ERROR_HINTS.items()
+            if f"`bitrix24 error {code}: {hint.lower()}`" not in section] == []
