@@ -147,14 +147,15 @@ def unhexed_code() -> str:
 
 
 def placements(url: str):
-    """Every way a user can paste the URL where it does not belong."""
+    """Every way a user can paste the URL where it does not belong, and the option the
+    message must name (None: a stray argument)."""
     for option in VALUE_OPTIONS:
-        yield [option, url]
+        yield [option, url], option
         if option.startswith("--"):
-            yield [f"{option}={url}"]
+            yield [f"{option}={url}"], option
     for flag in FLAGS:
-        yield [flag, url]
-    yield [url]
+        yield [flag, url], None
+    yield [url], None
 
 
 def shown_parts(text: str, code: str) -> List[str]:
@@ -175,14 +176,15 @@ def test_a_webhook_in_any_wrong_place_is_never_shown(shape, beside, output, tmp_
     source = {"alone": [], "--webhook": ["--webhook", real], "BX24_WEBHOOK": []}[beside]
     environ = {"BX24_WEBHOOK": real} if beside == "BX24_WEBHOOK" else {}
     target = tmp_path / "bx24.prom"
-    for placed in placements(url):
+    for placed, option in placements(url):
         monkeypatch.setattr(check_bx24_sip, "SECRETS", set())
         target.unlink(missing_ok=True)
         argv = [*source, *placed, f"--output={output}", f"--prometheus-file={target}"]
         assert check_bx24_sip.main(argv, environ) == 3, placed
         printed = capsys.readouterr().out
         assert printed.count("\n") == 1, (placed, printed)
-        assert "got a webhook URL" in printed or "without --webhook" in printed, (placed, printed)
+        said = f"{option} got a webhook URL" if option else "a webhook URL was given without --webhook"
+        assert said in printed, (placed, printed)
         assert shown_parts(printed, code) == [], (placed, printed)
         assert shown_parts(target.read_text(), code) == [], placed
 
