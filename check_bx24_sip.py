@@ -7,19 +7,28 @@ in ``batch`` requests of ``voximplant.line.get``, ``voximplant.line.outgoing.get
 ``voximplant.sip.status``), through an inbound webhook, turned into an exit code, a status line
 and performance data.
 
-The script reads top to bottom as the data flows:
+The file reads top to bottom as the data flows; its sections, in order:
 
-    options      argv / file / env  ->  Options            (pure)
-    portal       POSTs under one deadline  ->  Answers     (the only I/O: Bitrix24, Sources)
-    interpret    Answer  ->  ConnectorStatus, BatchAnswer -> SipLines   (pure)
-    judge        status + thresholds + today  ->  state and summary    (pure; judge_line too)
-    nagiosplugin one Resource -> Metrics -> Context per aspect, one Summary, into an Outcome
-    render       the Nagios line, JSON or Prometheus text: one Outcome, several renderers
+    failures      CheckFailure and its kinds: what went wrong, raised where it is found
+    text          clean, describe_value, plural: portal text made safe for one line
+    clock         Deadline, within_deadline: one -t budget for every wait
+    options       argv / file / env  ->  Options                       (pure but for files)
+    portal        Bitrix24 (POSTs, batches, retry), PortalReads (each request once, the
+                  request planning for the lines)                          (the only I/O)
+    interpretation: the connector   Answer  ->  ConnectorStatus          (pure)
+    interpretation: the lines       Answer  ->  BatchAnswer  ->  SipLine  (pure)
+    verdict       status or line + thresholds + today  ->  state, reason  (pure)
+    nagiosplugin: the connector     SipConnector (Resource) + ConnectorContext
+    nagiosplugin: the lines         SipLines (Resource) + LinesContext
+    nagiosplugin: the check         perfdata contexts, CheckSummary, build_check
+    output        one Outcome, three renderers (Nagios, JSON, Prometheus), emit, redact
+    main          run, main, and argv read directly for a run whose options failed
 
 Failures are exceptions of a few kinds (UsageError, Unreachable, PortalRefused, BadAnswer,
 OutputError), raised where they are found and turned into a state in one place per aspect
-(the Contexts). The webhook code is removed from all text in one place too (redact), just
-before anything is printed or written.
+(the Contexts). A line is judged once, when it is read; renderers only format. The webhook
+code is removed from all text in one place too (redact), just before anything is printed or
+written.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ __version__ = "1.2.0"
 
 PLUGIN_NAME = "BX24_SIP"
 
+
 # Warnings (urllib3's InsecureRequestWarning, dependency version notes) go to stderr, which
 # Icinga 2 merges into the check output; a monitoring plugin keeps stderr silent.
 warnings.simplefilter("ignore")
@@ -54,9 +64,10 @@ except ImportError as missing:  # pragma: no cover - exercised by a subprocess t
     )
     sys.exit(3)
 
+
 from nagiosplugin.state import Critical, Ok, Unknown, Warn  # noqa: E402 - after the import guard
 
-METHOD = "voximplant.sip.connector.status"
+CONNECTOR_METHOD = "voximplant.sip.connector.status"
 MAX_BODY = 1024 * 1024
 RATE_LIMIT_PAUSE = 1.0
 CHECKS = ("connector", "lines", "all")
@@ -111,6 +122,89 @@ class OutputError(CheckFailure):
     kind = "output"
 
 
+# --------------------------------------------------------------------------- text
+
+
+def clean(value, limit: int) -> str:
+    """Make text from the portal safe for a status line: one line, no '|', bounded length."""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        return ""
+    text = " ".join(str(value).replace("|", "/").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def json_type(value) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def describe_value(value) -> str:
+    """A short rendering of an ill-typed value for an error message."""
+    if isinstance(value, str):
+        return f'"{clean(value, 30)}"'
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, (int, float)):
+        return clean(repr(value), 30)
+    return f"a JSON {json_type(value)}"
+
+
+def as_map(value, what: str) -> dict:
+    """PHP writes an empty map as []."""
+    if isinstance(value, list) and not value:
+        return {}
+    if not isinstance(value, dict):
+        raise BadAnswer(f"{what} is a JSON {json_type(value)}, not an object")
+    return value
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# --------------------------------------------------------------------------- clock
+
+
+class Deadline:
+    """One clock for the whole run, so every wait shares the -t budget."""
+
+    def __init__(self, seconds: float, started: float):
+        self.seconds = seconds
+        self.end = started + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+
+def within_timeout(seconds: float) -> str:
+    """How every message where time ran out says so: raising -t is what helps there."""
+    return f"within the {seconds:g}s timeout"
+
+
+def within_deadline(deadline: Deadline, work, late: CheckFailure):
+    """Run work() in a helper thread and raise `late` if the deadline passes first.
+
+    A signal cannot interrupt a DNS lookup blocked in C, nor an open() of a FIFO; a thread
+    that is abandoned can be left behind, so the plugin always answers in time.
+    """
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread as it is
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(deadline.remaining())
+    if worker.is_alive():
+        raise late
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 # --------------------------------------------------------------------------- options
 
 
@@ -123,12 +217,29 @@ class Webhook(NamedTuple):
         return f"{self.base}{method}.json"
 
 
-class Thresholds(NamedTuple):
+class Defaults(NamedTuple):
+    """Every default, written once: Thresholds, argparse and --help ("(default 7)") read it."""
+
+    check: str = "connector"
     warning_days: int = 7
     critical_days: int = 3
     warning_minutes: int = 10
     critical_minutes: int = 1
-    unpaid: nagiosplugin.state.ServiceState = Warn
+    unpaid: str = "warning"
+    unreachable: str = "unknown"
+    timeout: float = 10.0
+    output: str = "nagios"
+
+
+DEFAULTS = Defaults()
+
+
+class Thresholds(NamedTuple):
+    warning_days: int = DEFAULTS.warning_days
+    critical_days: int = DEFAULTS.critical_days
+    warning_minutes: int = DEFAULTS.warning_minutes
+    critical_minutes: int = DEFAULTS.critical_minutes
+    unpaid: nagiosplugin.state.ServiceState = STATES[DEFAULTS.unpaid]
 
 
 class Options(NamedTuple):
@@ -148,9 +259,12 @@ WEBHOOK_SHAPE = "https://PORTAL/rest/USER_ID/CODE/"
 SECRETS: set = set()  # webhook codes seen by parse_webhook; redact() removes them from output
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
 MIN_CODE = 8  # shorter codes would make redact() rewrite ordinary words and numbers
+
+
 # Text shaped like a webhook (a URL, or a /rest/USER_ID/ path with or without the scheme):
 # never printed, wherever it was given; redact() replaces it with <URL>.
 _WORD = r"[^\s'\"\\]*"  # up to a space or a quote, as argparse, JSON and sentences end one
+
 WEBHOOK_TEXT = re.compile(rf"[a-z][a-z0-9+.-]*://{_WORD[:-1]}+|{_WORD}\brest/\d+/{_WORD}",
                           re.IGNORECASE)
 
@@ -193,7 +307,7 @@ def check_host_name(host: str) -> None:
         import ipaddress
 
         try:
-            ipaddress.IPv6Address(host.split("%", 1)[0])
+            ipaddress.IPv6Address(host)  # a zone (fe80::1%eth0) too, since Python 3.9
             return
         except ValueError:
             pass
@@ -341,43 +455,51 @@ def build_parser():
     source.add_argument("--webhook-dir", metavar="DIR",
                         help="the folder of --portal's NAME.url files")
     what = parser.add_argument_group("what to check")
-    what.add_argument("--check", choices=CHECKS, default="connector",
+    what.add_argument("--check", choices=CHECKS, default=DEFAULTS.check,
                       help="connector: is the SIP connector paid (one request); lines: are the "
                            "cloud PBX SIP lines registered; all: both, the worse state wins "
-                           "(default connector)")
+                           "(default %(default)s)")
     what.add_argument("--line", metavar="ID", action="extend", type=line_ids, default=[],
                       help="with --check lines/all: check only this cloud PBX line (reg150907 or "
                            "150907; repeatable, or several separated by commas; an empty value "
                            "adds none); default: every cloud PBX line. Bitrix24 takes "
                            "0.5-1 s per line: give -t at least 5 + 1 per line")
     limits = parser.add_argument_group("thresholds")
-    limits.add_argument("-w", "--warning-days", type=_count, default=7, metavar="N",
-                        help="WARNING when fewer than N days of paid time remain (default 7)")
-    limits.add_argument("-c", "--critical-days", type=_count, default=3, metavar="N",
-                        help="CRITICAL when fewer than N days remain (default 3)")
-    limits.add_argument("--warning-minutes", type=_count, default=10, metavar="N",
-                        help="while unpaid: WARNING when fewer than N free minutes remain "
-                             "(default 10)")
-    limits.add_argument("--critical-minutes", type=_count, default=1, metavar="N",
-                        help="while unpaid: CRITICAL when fewer than N free minutes remain "
-                             "(default 1); 0 free minutes is always CRITICAL")
-    limits.add_argument("--unpaid", choices=("ok", "warning", "critical"), default="warning",
+    limits.add_argument("-w", "--warning-days", type=_count, default=DEFAULTS.warning_days,
+                        metavar="N", help="WARNING when fewer than N days of paid time remain "
+                                          "(default %(default)s)")
+    limits.add_argument("-c", "--critical-days", type=_count, default=DEFAULTS.critical_days,
+                        metavar="N", help="CRITICAL when fewer than N days remain "
+                                          "(default %(default)s)")
+    limits.add_argument("--warning-minutes", type=_count, default=DEFAULTS.warning_minutes,
+                        metavar="N", help="while unpaid: WARNING when fewer than N free minutes "
+                                          "remain (default %(default)s)")
+    limits.add_argument("--critical-minutes", type=_count, default=DEFAULTS.critical_minutes,
+                        metavar="N", help="while unpaid: CRITICAL when fewer than N free minutes "
+                                          "remain (default %(default)s); 0 free minutes is "
+                                          "always CRITICAL")
+    limits.add_argument("--unpaid", choices=("ok", "warning", "critical"),
+                        default=DEFAULTS.unpaid,
                         help="state of an unpaid connector that still has free minutes "
-                             "(default warning)")
+                             "(default %(default)s)")
     conn = parser.add_argument_group("connection")
     conn.add_argument("--unreachable", choices=("unknown", "warning", "critical"),
-                      default="unknown",
-                      help="state when the portal cannot be reached in time (default unknown)")
-    conn.add_argument("-t", "--timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                      default=DEFAULTS.unreachable,
+                      help="state when the portal cannot be reached in time "
+                           "(default %(default)s)")
+    conn.add_argument("-t", "--timeout", type=_seconds, default=DEFAULTS.timeout,
+                      metavar="SECONDS",
                       help="deadline for the whole run, DNS and slow answers included "
-                           "(default 10); for --check lines give 5 + 1 per cloud PBX line")
+                           "(default %(default)g); for --check lines give 5 + 1 per cloud PBX "
+                           "line")
     trust = conn.add_mutually_exclusive_group()
     trust.add_argument("--ca-file", metavar="PATH", help="trust the CA certificates in PATH")
     trust.add_argument("--insecure", action="store_true",
                        help="do not verify the portal's TLS certificate")
     out = parser.add_argument_group("output")
-    out.add_argument("--output", choices=("nagios", "json", "prometheus"), default="nagios",
-                     help="stdout format; the exit code is the same in all (default nagios)")
+    out.add_argument("--output", choices=tuple(RENDERERS), default=DEFAULTS.output,
+                     help="stdout format; the exit code is the same in all "
+                          "(default %(default)s)")
     out.add_argument("--prometheus-file", metavar="PATH", type=_textfile,
                      help="also write the Prometheus text to PATH atomically, for "
                           "node_exporter's textfile collector (with --output prometheus, "
@@ -394,8 +516,6 @@ def _count(text: str) -> int:
     if not text.strip().isdigit():
         raise ValueError(text)
     return int(text)
-
-
 _count.__name__ = "whole number"
 
 
@@ -405,8 +525,6 @@ def _seconds(text: str) -> float:
     if not 0 < value <= 3600:
         raise ValueError(text)
     return value
-
-
 _seconds.__name__ = "number of seconds (0 < t <= 3600)"
 
 
@@ -415,9 +533,28 @@ def _textfile(text: str) -> str:
     if "://" in text:
         raise ValueError(text)
     return text
-
-
 _textfile.__name__ = "file path"
+CLOUD_LINE = re.compile(r"reg(\d+)")  # a cloud PBX line: Bitrix24 registers on the PBX
+OFFICE_LINE = re.compile(r"sip\d+")  # an office PBX line: the PBX registers on Bitrix24
+
+
+def line_id(text: str) -> str:
+    """--line: reg150907 or 150907; office PBX lines have no registration state to check."""
+    value = text.strip().lower()
+    if value.isdigit():
+        value = f"reg{int(value)}"
+    if OFFICE_LINE.fullmatch(value):
+        raise UsageError(f"--line {clean(text, 30)} is an office PBX line: Bitrix24 has no "
+                         "registration state for it; name cloud PBX lines (regNNN)")
+    if not CLOUD_LINE.fullmatch(value):
+        raise UsageError(f"--line {clean(text, 30)} is not a cloud PBX line id: give regNNN or NNN "
+                         "as voximplant.line.get lists it")
+    return value
+
+
+def line_ids(text: str) -> List[str]:
+    """--line reg1,151083: a list, so a monitoring system can pass one variable; "" is none."""
+    return [line_id(part) for part in text.split(",") if part.strip()]
 
 
 def refuse_misplaced_webhook(argv: List[str]) -> None:
@@ -485,16 +622,11 @@ def parse_options(argv: List[str], environ, started: float) -> Options:
     """Options from argv and the environment; the -t clock already runs while files are read."""
     refuse_misplaced_webhook(argv)
     args = build_parser().parse_args(without_empty_values(argv))
-    if args.warning_days < args.critical_days:
-        raise UsageError(
-            f"--warning-days ({args.warning_days}) must not be below "
-            f"--critical-days ({args.critical_days})"
-        )
-    if args.warning_minutes < args.critical_minutes:
-        raise UsageError(
-            f"--warning-minutes ({args.warning_minutes}) must not be below "
-            f"--critical-minutes ({args.critical_minutes})"
-        )
+    for unit in ("days", "minutes"):
+        warning, critical = getattr(args, f"warning_{unit}"), getattr(args, f"critical_{unit}")
+        if warning < critical:
+            raise UsageError(f"--warning-{unit} ({warning}) must not be below "
+                             f"--critical-{unit} ({critical})")
     thresholds = Thresholds(
         args.warning_days, args.critical_days, args.warning_minutes, args.critical_minutes,
         STATES[args.unpaid],
@@ -503,7 +635,7 @@ def parse_options(argv: List[str], environ, started: float) -> Options:
         raise UsageError("--line needs --check lines or --check all")
     deadline = Deadline(args.timeout, started)
     return Options(
-        webhook=within_deadline(deadline, lambda: read_sources(args, environ),
+        webhook=within_deadline(deadline, lambda: read_option_files(args, environ),
                                 late=UsageError(slow_files_message(args))),
         thresholds=thresholds,
         unreachable=STATES[args.unreachable],
@@ -517,20 +649,21 @@ def parse_options(argv: List[str], environ, started: float) -> Options:
     )
 
 
-def read_sources(args, environ) -> Webhook:
-    """The parts of option parsing that read files, which can block (a FIFO, a hung mount)."""
+def read_option_files(args, environ) -> Webhook:
+    """The parts of option parsing that read files, which can block (a FIFO, a hung mount):
+    the CA file is checked and the webhook read from its one source."""
     if args.ca_file is not None:
         check_ca_file(args.ca_file)
     return resolve_webhook(args, environ)
 
 
 def slow_files_message(args) -> str:
-    """Only a file can make read_sources late, so the message names the files given."""
+    """Only a file can make read_option_files late, so the message names the files given."""
     portal = args.portal and args.webhook_dir and os.path.join(args.webhook_dir, args.portal)
     named = [f"{flag} {path}" for flag, path in (("--webhook-file", args.webhook_file),
                                                   ("--portal", portal and f"{portal}.url"),
                                                   ("--ca-file", args.ca_file)) if path]
-    return f"{' and '.join(named)} could not be read within the {args.timeout:g}s timeout"
+    return f"{' and '.join(named)} could not be read {within_timeout(args.timeout)}"
 
 
 def check_ca_file(path: str) -> None:
@@ -547,7 +680,7 @@ def check_ca_file(path: str) -> None:
         raise UsageError(f"--ca-file {path} holds no PEM certificate") from None
 
 
-# --------------------------------------------------------------------------- portal (I/O)
+# --------------------------------------------------------------------------- portal (the only I/O)
 
 
 class Answer(NamedTuple):
@@ -559,41 +692,6 @@ class Answer(NamedTuple):
     elapsed: float
 
 
-class Deadline:
-    """One clock for the whole run, so every wait shares the -t budget."""
-
-    def __init__(self, seconds: float, started: float):
-        self.seconds = seconds
-        self.end = started + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self.end - time.monotonic())
-
-
-def within_deadline(deadline: Deadline, work, late: CheckFailure):
-    """Run work() in a helper thread and raise `late` if the deadline passes first.
-
-    A signal cannot interrupt a DNS lookup blocked in C, nor an open() of a FIFO; a thread
-    that is abandoned can be left behind, so the plugin always answers in time.
-    """
-    outcome = {}
-
-    def target():
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:  # handed to the main thread as it is
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=target, name="bx24-deadline", daemon=True)
-    worker.start()
-    worker.join(deadline.remaining())
-    if worker.is_alive():
-        raise late
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 class Request(NamedTuple):
     """One POST: the method's URL (it holds the secret) and the JSON body."""
 
@@ -601,10 +699,17 @@ class Request(NamedTuple):
     body: bytes
 
 
-def post_once(session, request: Request, host: str, deadline: Deadline, verify) -> Answer:
-    """One POST with the body capped at MAX_BODY; transport errors become Unreachable."""
+def post_once(request: Request, host: str, deadline: Deadline, verify) -> Answer:
+    """One POST with the body capped at MAX_BODY; transport errors become Unreachable.
+
+    Proxies come from the standard variables; the rest of requests' trust_env (~/.netrc
+    credentials, REQUESTS_CA_BUNDLE) is not for a monitoring check and costs a file read.
+    """
     started = time.monotonic()
     wait = max(deadline.remaining(), 0.001)
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(request.url)
     try:
         response = session.post(
             request.url,
@@ -624,6 +729,8 @@ def post_once(session, request: Request, host: str, deadline: Deadline, verify) 
             body = read_capped(response)
     except requests.RequestException as exc:
         raise Unreachable(describe_transport_error(exc, host, deadline)) from exc
+    finally:
+        session.close()
     return Answer(
         url=request.url,
         status=response.status_code,
@@ -671,7 +778,7 @@ def describe_transport_error(exc: Exception, host: str, deadline: Deadline) -> s
     elif has(ConnectionRefusedError):
         what = "connection refused"
     elif has(requests.exceptions.ConnectTimeout):
-        return f"{host} did not accept a connection within the {deadline.seconds:g}s timeout"
+        return f"{host} did not accept a connection {within_timeout(deadline.seconds)}"
     elif has(requests.exceptions.Timeout) or has(socket.timeout):
         return no_answer_in_time(host, deadline)
     else:
@@ -680,7 +787,7 @@ def describe_transport_error(exc: Exception, host: str, deadline: Deadline) -> s
 
 
 def no_answer_in_time(host: str, deadline: Deadline) -> str:
-    return f"{host} gave no complete answer within the {deadline.seconds:g}s timeout"
+    return f"{host} gave no complete answer {within_timeout(deadline.seconds)}"
 
 
 def exception_chain(exc) -> Iterator[BaseException]:
@@ -693,16 +800,6 @@ def exception_chain(exc) -> Iterator[BaseException]:
         seen.add(id(link))
         yield link
         todo.extend([link.__cause__, link.__context__, getattr(link, "reason", None), *link.args])
-
-
-def fetch(request: Request, host: str, deadline: Deadline, verify) -> Answer:
-    """One HTTP request to the portal."""
-    with requests.Session() as session:
-        # Proxies come from the standard variables; the rest of trust_env (~/.netrc credentials,
-        # REQUESTS_CA_BUNDLE) is not for a monitoring check and costs an import and a file read.
-        session.trust_env = False
-        session.proxies = requests.utils.get_environ_proxies(request.url)
-        return post_once(session, request, host, deadline, verify)
 
 
 class Bitrix24:
@@ -736,7 +833,8 @@ class Bitrix24:
     def post(self, request: Request) -> Answer:
         options = self.options
         host, deadline = options.webhook.host, options.deadline
-        answer = within_deadline(deadline, lambda: fetch(request, host, deadline, options.verify),
+        answer = within_deadline(deadline,
+                                 lambda: post_once(request, host, deadline, options.verify),
                                  late=Unreachable(no_answer_in_time(host, deadline)))
         self.answers.append(answer)
         return answer
@@ -754,7 +852,84 @@ class Bitrix24:
                 [f"answer: {clean(a.body.decode('utf-8', 'replace'), 300)}" for a in self.answers])
 
 
-# --------------------------------------------------------------------------- interpretation
+class PortalReads:
+    """What the aspects read from the portal, each request made once.
+
+    `--check connector` asks the connector's method alone (one request, as in 1.0). The other
+    checks start with one batch (line list, default line, and in `all` the connector) that both
+    aspects read; the lines then need one batch of statuses per MAX_BATCH cloud lines.
+    """
+
+    def __init__(self, api: Bitrix24, check: str):
+        self.api = api
+        self.check = check
+        self._first: Union[BatchAnswer, CheckFailure, None] = None
+
+    def connector(self) -> ConnectorStatus:
+        if self.check == "connector":
+            return self.api.call(CONNECTOR_METHOD, interpret_connector)
+        # the method alone answers its own errors with HTTP 400, which picks the same hint
+        return parse_connector(self.first_batch().get("connector", status=400))
+
+    def first_batch(self) -> BatchAnswer:
+        if self._first is None:
+            commands = {"lines": "voximplant.line.get", "default": "voximplant.line.outgoing.get"}
+            if self.check == "all":
+                commands["connector"] = CONNECTOR_METHOD
+            try:
+                self._first = self.api.batch(commands)
+            except CheckFailure as failure:
+                self._first = failure  # the second aspect reports the same failure
+        if isinstance(self._first, CheckFailure):
+            raise self._first
+        return self._first
+
+    def lines(self, named: Tuple[str, ...]) -> List[SipLine]:
+        first = self.first_batch()
+        listed = parse_line_list(command_result(first, "lines", "cannot list the SIP lines"))
+        default = parse_default_line(
+            command_result(first, "default", "cannot read the default outgoing line"))
+        lines = select_lines(listed, named, default)
+        read: Dict[str, SipLine] = {}
+        batches = status_batches(lines)
+        for commands in batches:
+            try:
+                batch = self.api.batch(commands)
+            except Unreachable as late:
+                unread = sum(len(c) for c in batches) - len(read)
+                raise Unreachable(f"{late.message} ({plural(unread, 'SIP line')} "
+                                  "still unread)") from None
+            read.update((line.id, with_status(line, batch))
+                        for line in lines if line.id in commands)
+        return [read.get(line.id, line) for line in lines]
+
+
+def command_result(batch: BatchAnswer, key: str, what: str):
+    """A command the whole aspect depends on: its failure fails the aspect, saying which."""
+    try:
+        return batch.get(key)
+    except CheckFailure as failure:
+        raise type(failure)(f"{what}: {failure.message}", failure.code) from None
+
+
+MAX_BATCH = 50  # commands per batch request; Bitrix24 refuses more (ERROR_BATCH_LENGTH_EXCEEDED)
+
+
+def select_lines(listed: Dict[str, str], named: Tuple[str, ...],
+                 default: Optional[str]) -> List[SipLine]:
+    """The lines to check: those named with --line (listed or not), else every cloud line."""
+    chosen = named or tuple(key for key in listed if CLOUD_LINE.fullmatch(key))
+    return [SipLine(key, listed.get(key), key == default) for key in chosen]
+
+
+def status_batches(lines: List[SipLine]) -> List[Dict[str, str]]:
+    """voximplant.sip.status for each listed line, MAX_BATCH commands per request."""
+    commands = [(line.id, f"voximplant.sip.status?REG_ID={line.reg_id}")
+                for line in lines if line.name is not None]
+    return [dict(commands[i:i + MAX_BATCH]) for i in range(0, len(commands), MAX_BATCH)]
+
+
+# -------------------------------------------------------------------- interpretation: the connector
 
 
 class ConnectorStatus(NamedTuple):
@@ -781,9 +956,9 @@ ERROR_HINTS = {
 }
 
 
-def interpret(answer: Answer) -> ConnectorStatus:
+def interpret_connector(answer: Answer) -> ConnectorStatus:
     """Turn an HTTP answer into a ConnectorStatus, or raise the failure it shows."""
-    return parse_result(read_result(answer))
+    return parse_connector(read_result(answer))
 
 
 def read_result(answer: Answer):
@@ -854,15 +1029,7 @@ def controller_message(status: Optional[int]) -> str:
     return f"Bitrix24 could not reach its telephony controller{suffix}: try again later"
 
 
-def clean(value, limit: int) -> str:
-    """Make text from the portal safe for a status line: one line, no '|', bounded length."""
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        return ""
-    text = " ".join(str(value).replace("|", "/").split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def parse_result(result) -> ConnectorStatus:
+def parse_connector(result) -> ConnectorStatus:
     if isinstance(result, list) and not result:
         raise BadAnswer("'result' is empty")
     if not isinstance(result, dict):
@@ -942,28 +1109,7 @@ def parse_paid_date(value) -> Optional[date]:
     return paid_until
 
 
-def json_type(value) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
-
-
-def describe_value(value) -> str:
-    """A short rendering of an ill-typed value for an error message."""
-    if isinstance(value, str):
-        return f'"{clean(value, 30)}"'
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "null"}[value]
-    if isinstance(value, (int, float)):
-        return clean(repr(value), 30)
-    return f"a JSON {json_type(value)}"
-
-
-# --------------------------------------------------------------------------- SIP lines
-
-
-MAX_BATCH = 50  # commands per batch request; Bitrix24 refuses more (ERROR_BATCH_LENGTH_EXCEEDED)
-CLOUD_LINE = re.compile(r"reg(\d+)")  # a cloud PBX line: Bitrix24 registers on the PBX
-OFFICE_LINE = re.compile(r"sip\d+")  # an office PBX line: the PBX registers on Bitrix24
+# ------------------------------------------------------------------------ interpretation: the lines
 
 
 class BatchAnswer(NamedTuple):
@@ -995,15 +1141,6 @@ def interpret_batch(answer: Answer) -> BatchAnswer:
                        as_map(outer.get("result_error", []), "the batch answer's 'result_error'"))
 
 
-def as_map(value, what: str) -> dict:
-    """PHP writes an empty map as []."""
-    if isinstance(value, list) and not value:
-        return {}
-    if not isinstance(value, dict):
-        raise BadAnswer(f"{what} is a JSON {json_type(value)}, not an object")
-    return value
-
-
 def parse_line_list(value) -> Dict[str, str]:
     """voximplant.line.get: line id -> display name ([] for a portal without lines)."""
     lines = as_map(value, "the line list")
@@ -1030,43 +1167,21 @@ class SipLine(NamedTuple):
     error_message: str = ""
     last_updated: Optional[str] = None
     failure: Optional[CheckFailure] = None  # its status could not be read
+    verdict: Optional[Tuple[nagiosplugin.state.ServiceState, str]] = None  # judged(): once
 
     @property
     def reg_id(self) -> int:
         return int(self.id[3:])
 
+    @property
+    def state(self) -> nagiosplugin.state.ServiceState:
+        assert self.verdict is not None, "a line is judged once, when it is read"
+        return self.verdict[0]
 
-def line_id(text: str) -> str:
-    """--line: reg150907 or 150907; office PBX lines have no registration state to check."""
-    value = text.strip().lower()
-    if value.isdigit():
-        value = f"reg{int(value)}"
-    if OFFICE_LINE.fullmatch(value):
-        raise UsageError(f"--line {clean(text, 30)} is an office PBX line: Bitrix24 has no "
-                         "registration state for it; name cloud PBX lines (regNNN)")
-    if not CLOUD_LINE.fullmatch(value):
-        raise UsageError(f"--line {clean(text, 30)} is not a cloud PBX line id: give regNNN or NNN "
-                         "as voximplant.line.get lists it")
-    return value
-
-
-def line_ids(text: str) -> List[str]:
-    """--line reg1,151083: a list, so a monitoring system can pass one variable; "" is none."""
-    return [line_id(part) for part in text.split(",") if part.strip()]
-
-
-def select_lines(listed: Dict[str, str], named: Tuple[str, ...],
-                 default: Optional[str]) -> List[SipLine]:
-    """The lines to check: those named with --line (listed or not), else every cloud line."""
-    chosen = named or tuple(key for key in listed if CLOUD_LINE.fullmatch(key))
-    return [SipLine(key, listed.get(key), key == default) for key in chosen]
-
-
-def status_batches(lines: List[SipLine]) -> List[Dict[str, str]]:
-    """voximplant.sip.status for each listed line, MAX_BATCH commands per request."""
-    commands = [(line.id, f"voximplant.sip.status?REG_ID={line.reg_id}")
-                for line in lines if line.name is not None]
-    return [dict(commands[i:i + MAX_BATCH]) for i in range(0, len(commands), MAX_BATCH)]
+    @property
+    def reason(self) -> str:
+        assert self.verdict is not None, "a line is judged once, when it is read"
+        return self.verdict[1]
 
 
 def with_status(line: SipLine, batch: BatchAnswer) -> SipLine:
@@ -1103,10 +1218,6 @@ def days_left(paid_until: date, today: date) -> int:
     return (paid_until - today).days
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def judge(status: ConnectorStatus, limits: Thresholds, today: date):
     """State and summary of a connector. Thresholds mean "fewer than N": exactly N is fine."""
     if status.paid:
@@ -1121,7 +1232,7 @@ def judge(status: ConnectorStatus, limits: Thresholds, today: date):
         if left < limits.warning_days:
             return Warn, f"paid until {until}, {plural(left, 'day')} left"
         return Ok, f"paid until {until} ({plural(left, 'day')} left)"
-    minutes = status.free_minutes or 0  # parse_result requires them while unpaid
+    minutes = status.free_minutes or 0  # parse_connector requires them while unpaid
     if minutes == 0:
         return Critical, "not paid and no free minutes: outbound SIP calls are off"
     state = limits.unpaid
@@ -1160,6 +1271,11 @@ def judge_line(line: SipLine):
     return Unknown, f"unexpected status {describe_value(line.status)}"
 
 
+def judged(line: SipLine) -> SipLine:
+    """The line with its verdict: every summary, count and renderer reads that one."""
+    return line._replace(verdict=judge_line(line))
+
+
 def describe_line(line: SipLine, reason: str) -> str:
     """How the first line names a line: its name, id and whether it is the default one."""
     if line.name is None:
@@ -1172,8 +1288,7 @@ def summarize_lines(lines: List[SipLine]) -> Tuple[nagiosplugin.state.ServiceSta
     """The worst line's state, and a sentence that names the lines that matter most first."""
     if not lines:
         return Warn, "no cloud PBX SIP lines to check"
-    judged = [(judge_line(line), line) for line in lines]
-    problems = [(state, reason, line) for (state, reason), line in judged if state != Ok]
+    problems = [(line.state, line.reason, line) for line in lines if line.state != Ok]
     if not problems:
         return Ok, f"{plural(len(lines), 'SIP line')} registered"
     problems.sort(key=lambda p: (not p[2].default_outgoing, -p[0].code))
@@ -1189,19 +1304,18 @@ def line_counts(lines: List[SipLine]) -> Dict[str, int]:
     """Registered, pending (not confirmed yet) and failed lines, for perfdata."""
     counts = {"lines_registered": 0, "lines_pending": 0, "lines_failed": 0}
     for line in lines:
-        state, _ = judge_line(line)
-        if state == Ok:
+        if line.state == Ok:
             counts["lines_registered"] += 1
-        elif state == Warn:
+        elif line.state == Warn:
             counts["lines_pending"] += 1
-        elif state == Critical:
+        elif line.state == Critical:
             counts["lines_failed"] += 1
     return counts
 
 
 def describe_line_detail(line: SipLine) -> str:
     """The -v line of one SIP line: everything Bitrix24 said of it."""
-    state, reason = judge_line(line)
+    state, reason = line.state, line.reason
     name = "" if line.name is None else f' "{line.name}"'
     default = " (default outgoing)" if line.default_outgoing else ""
     if line.name is None or line.failure is not None:
@@ -1217,81 +1331,21 @@ def failure_state(failure: CheckFailure, unreachable) -> nagiosplugin.state.Serv
     return unreachable if isinstance(failure, Unreachable) else Unknown
 
 
-# --------------------------------------------------------------------------- nagiosplugin
-
-
-class Sources:
-    """What the aspects read from the portal, each request made once.
-
-    `--check connector` asks the connector's method alone (one request, as in 1.0). The other
-    checks start with one batch (line list, default line, and in `all` the connector) that both
-    aspects read; the lines then need one batch of statuses per MAX_BATCH cloud lines.
-    """
-
-    def __init__(self, api: Bitrix24, check: str):
-        self.api = api
-        self.check = check
-        self._first: Union[BatchAnswer, CheckFailure, None] = None
-
-    def connector(self) -> ConnectorStatus:
-        if self.check == "connector":
-            return self.api.call(METHOD, interpret)
-        # the method alone answers its own errors with HTTP 400, which picks the same hint
-        return parse_result(self.first_batch().get("connector", status=400))
-
-    def first_batch(self) -> BatchAnswer:
-        if self._first is None:
-            commands = {"lines": "voximplant.line.get", "default": "voximplant.line.outgoing.get"}
-            if self.check == "all":
-                commands["connector"] = METHOD
-            try:
-                self._first = self.api.batch(commands)
-            except CheckFailure as failure:
-                self._first = failure  # the second aspect reports the same failure
-        if isinstance(self._first, CheckFailure):
-            raise self._first
-        return self._first
-
-    def lines(self, named: Tuple[str, ...]) -> List[SipLine]:
-        first = self.first_batch()
-        listed = parse_line_list(command_result(first, "lines", "cannot list the SIP lines"))
-        default = parse_default_line(
-            command_result(first, "default", "cannot read the default outgoing line"))
-        lines = select_lines(listed, named, default)
-        read: Dict[str, SipLine] = {}
-        batches = status_batches(lines)
-        for commands in batches:
-            try:
-                batch = self.api.batch(commands)
-            except Unreachable as late:
-                unread = sum(len(c) for c in batches) - len(read)
-                raise Unreachable(f"{late.message} ({plural(unread, 'SIP line')} "
-                                  "still unread)") from None
-            read.update((line.id, with_status(line, batch))
-                        for line in lines if line.id in commands)
-        return [read.get(line.id, line) for line in lines]
-
-
-def command_result(batch: BatchAnswer, key: str, what: str):
-    """A command the whole aspect depends on: its failure fails the aspect, saying which."""
-    try:
-        return batch.get(key)
-    except CheckFailure as failure:
-        raise type(failure)(f"{what}: {failure.message}", failure.code) from None
+# ---------------------------------------------------------------------- nagiosplugin: the connector
 
 
 class SipConnector(nagiosplugin.Resource):
     """Acquisition: the connector's status (or the failure) and the figures to graph."""
 
-    def __init__(self, sources: Sources, today: date, timed: bool):
-        self.sources = sources
+    def __init__(self, reads: PortalReads, today: date, timed: bool):
+        self.reads = reads
         self.today = today
         self.timed = timed  # the time figure is the last aspect's
         self.details: List[str] = []
 
     def probe(self):
         try:
-            status = self.sources.connector()
+            status = self.reads.connector()
         except CheckFailure as failure:
             yield nagiosplugin.Metric("connector", failure, context="connector")
             return
@@ -1299,7 +1353,7 @@ class SipConnector(nagiosplugin.Resource):
         yield nagiosplugin.Metric("connector", status, context="connector")
         yield from self.figures(status)
         if self.timed:
-            yield time_metric(self.sources.api)
+            yield time_metric(self.reads.api)
 
     def figures(self, status: ConnectorStatus):
         if status.paid_until is not None:
@@ -1310,33 +1364,6 @@ class SipConnector(nagiosplugin.Resource):
             yield nagiosplugin.Metric("free_minutes", status.free_minutes, min=0,
                                       context=minutes_context)
         yield nagiosplugin.Metric("paid", int(status.paid), min=0, max=1, context="plain")
-
-
-class SipLines(nagiosplugin.Resource):
-    """Acquisition: the registration of the cloud PBX lines, and their counts to graph."""
-
-    def __init__(self, sources: Sources, named: Tuple[str, ...]):
-        self.sources = sources
-        self.named = named
-        self.details: List[str] = []
-
-    def probe(self):
-        try:
-            lines = self.sources.lines(self.named)
-        except CheckFailure as failure:
-            yield nagiosplugin.Metric("sip_lines", failure, context="sip_lines")
-            return
-        self.details += [describe_line_detail(line) for line in lines]
-        yield nagiosplugin.Metric("sip_lines", tuple(lines), context="sip_lines")
-        total = len(lines)
-        yield nagiosplugin.Metric("lines", total, min=0, context="plain")
-        for name, count in line_counts(lines).items():
-            yield nagiosplugin.Metric(name, count, min=0, max=total, context=name)
-        yield time_metric(self.sources.api)
-
-
-def time_metric(api: Bitrix24) -> nagiosplugin.Metric:
-    return nagiosplugin.Metric("time", f"{api.elapsed or 0:.3f}", "s", min=0, context="plain")
 
 
 class ConnectorContext(nagiosplugin.Context):
@@ -1354,6 +1381,32 @@ class ConnectorContext(nagiosplugin.Context):
         return nagiosplugin.Result(state, summary, metric)
 
 
+# -------------------------------------------------------------------------- nagiosplugin: the lines
+
+
+class SipLines(nagiosplugin.Resource):
+    """Acquisition: the registration of the cloud PBX lines, and their counts to graph."""
+
+    def __init__(self, reads: PortalReads, named: Tuple[str, ...]):
+        self.reads = reads
+        self.named = named
+        self.details: List[str] = []
+
+    def probe(self):
+        try:
+            lines = [judged(line) for line in self.reads.lines(self.named)]
+        except CheckFailure as failure:
+            yield nagiosplugin.Metric("sip_lines", failure, context="sip_lines")
+            return
+        self.details += [describe_line_detail(line) for line in lines]
+        yield nagiosplugin.Metric("sip_lines", tuple(lines), context="sip_lines")
+        total = len(lines)
+        yield nagiosplugin.Metric("lines", total, min=0, context="plain")
+        for name, count in line_counts(lines).items():
+            yield nagiosplugin.Metric(name, count, min=0, max=total, context=name)
+        yield time_metric(self.reads.api)
+
+
 class LinesContext(nagiosplugin.Context):
     """Evaluation of the lines: the worst line's state, or the failure that hid them."""
 
@@ -1366,6 +1419,13 @@ class LinesContext(nagiosplugin.Context):
             return failure_result(metric, self.options)
         state, summary = summarize_lines(list(metric.value))
         return nagiosplugin.Result(state, summary, metric)
+
+
+# -------------------------------------------------------------------------- nagiosplugin: the check
+
+
+def time_metric(api: Bitrix24) -> nagiosplugin.Metric:
+    return nagiosplugin.Metric("time", f"{api.elapsed or 0:.3f}", "s", min=0, context="plain")
 
 
 def failure_result(metric, options: Options) -> nagiosplugin.Result:
@@ -1411,19 +1471,19 @@ def repeats(sentence: str, said: str, failed: bool) -> bool:
     return sentence == said or (failed and sentence.endswith(": " + said))
 
 
-def build_check(options: Options, today: date) -> nagiosplugin.Check:
+def build_check(options: Options, today: date, api: Bitrix24) -> nagiosplugin.Check:
     """One Resource and Context per aspect; --check decides which go in."""
     limits = options.thresholds
-    sources = Sources(Bitrix24(options), options.check)
+    reads = PortalReads(api, options.check)
     parts: list = []
     if options.check in ("connector", "all"):
-        parts += [SipConnector(sources, today, timed=options.check == "connector"),
+        parts += [SipConnector(reads, today, timed=options.check == "connector"),
                   ConnectorContext(options, today),
                   FigureContext("days_left", f"{limits.warning_days}:", f"{limits.critical_days}:"),
                   FigureContext("free_minutes", f"{limits.warning_minutes}:",
                                 f"{limits.critical_minutes}:")]
     if options.check in ("lines", "all"):
-        parts += [SipLines(sources, options.lines), LinesContext(options),
+        parts += [SipLines(reads, options.lines), LinesContext(options),
                   FigureContext("lines_registered"), FigureContext("lines_pending", warning="0"),
                   FigureContext("lines_failed", critical="0")]
     return nagiosplugin.Check(*parts, FigureContext("plain"), CheckSummary())
@@ -1457,10 +1517,10 @@ class Outcome(NamedTuple):
         return self.options.check if self.options else None
 
 
-def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime) -> Outcome:
-    """Collect the evaluated check into an Outcome."""
+def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime,
+               api: Bitrix24) -> Outcome:
+    """Collect the evaluated check, and what the portal was asked, into an Outcome."""
     resources = [r for r in check.resources if isinstance(r, (SipConnector, SipLines))]
-    api = resources[0].sources.api
     values = [value_of(check, name) for name in ASPECTS]
     requests_seen, answers = api.details()
     details = [(1, line) for line in requests_seen]
@@ -1539,7 +1599,7 @@ def render_json(outcome: Outcome, verbose: int = 0) -> str:
 def line_document(line: SipLine) -> dict:
     """One line's fields and verdict; `summary` is how the first line names it (for a Zabbix
     problem per line)."""
-    state, reason = judge_line(line)
+    state, reason = line.state, line.reason
     return {
         "id": line.id, "name": line.name, "reg_id": line.reg_id,
         "default_outgoing": line.default_outgoing, "status": line.status,
@@ -1606,9 +1666,9 @@ def prometheus_families(outcome: Outcome):
         ("lines", "Cloud PBX SIP lines checked",
          one(None if outcome.lines is None else len(lines))),
         ("line_registered", "1 when the cloud PBX SIP line is registered, else 0",
-         per_line(lambda line: int(judge_line(line)[0] == Ok))),
+         per_line(lambda line: int(line.state == Ok))),
         ("line_check_state", "State of the SIP line: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
-         per_line(lambda line: judge_line(line)[0].code)),
+         per_line(lambda line: line.state.code)),
         ("check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
          one(outcome.state.code)),
         ("request_duration_seconds", "Duration of the HTTP requests to Bitrix24",
@@ -1651,7 +1711,7 @@ def write_atomically(path: str, text: str) -> None:
 
 
 def emit(outcome: Outcome, output: str, prometheus_file: Optional[str], verbose: int,
-         started: bool = True) -> int:
+         check_ran: bool = True) -> int:
     """Print (and with --prometheus-file write) the outcome; returns the exit code.
 
     A check that could not start always prints its reason, so that cron mails it.
@@ -1668,7 +1728,7 @@ def emit(outcome: Outcome, output: str, prometheus_file: Optional[str], verbose:
             output = "nagios" if output == "prometheus" else output
         else:
             if output == "prometheus":
-                if not started:  # the reason alone, for cron's mail: the file holds the metrics
+                if not check_ran:  # the reason alone, for cron's mail: the file holds the metrics
                     print(redact(status_line(outcome.state, outcome.summary, ())))
                 return outcome.state.code  # the file is the output; cron stays quiet
     print(redact(RENDERERS[output](outcome, verbose)))
@@ -1696,11 +1756,12 @@ def run(argv: List[str], environ) -> int:
     except UsageError as err:
         outcome = Outcome(Unknown, err.message, checked_at, failure=err,
                           check_asked=requested_check(argv))
-        return emit(outcome, requested_output(argv), requested_textfile(argv), 0, started=False)
+        return emit(outcome, requested_output(argv), requested_textfile(argv), 0, check_ran=False)
     try:
-        check = build_check(options, date.today())
+        api = Bitrix24(options)
+        check = build_check(options, date.today(), api)
         check()
-        outcome = outcome_of(check, options, checked_at)
+        outcome = outcome_of(check, options, checked_at, api)
     except Exception as err:  # noqa: BLE001 - a bug still ends as UNKNOWN in the chosen format
         outcome = internal_error(err, checked_at)._replace(options=options)
     return emit(outcome, options.output, options.prometheus_file, options.verbose)

@@ -22,6 +22,7 @@ from check_bx24_sip import (
     UsageError,
     interpret_batch,
     judge_line,
+    judged,
     line_counts,
     line_id,
     parse_default_line,
@@ -418,7 +419,8 @@ def test_judge_line(line, state, reason):
 def test_summary_puts_the_default_line_first_and_counts_the_rest():
     lines = [SipLine(f"reg{n}", f"L{n}", status="error", sip_status_code=403) for n in range(5)]
     lines[3] = lines[3]._replace(default_outgoing=True)
-    state, sentence = summarize_lines(lines + [SipLine("reg9", "ok", status="success")])
+    lines = [judged(line) for line in lines]
+    state, sentence = summarize_lines(lines + [judged(SipLine("reg9", "ok", status="success"))])
     assert state == Critical
     assert sentence == ('5 of 6 SIP lines not registered: "L3" (reg3, default outgoing): SIP 403; '
                         '"L0" (reg0): SIP 403; "L1" (reg1): SIP 403; and 2 more')
@@ -426,10 +428,18 @@ def test_summary_puts_the_default_line_first_and_counts_the_rest():
 
 
 def test_summary_orders_worse_lines_first():
-    lines = [SipLine("reg1", "W", status="wait"), SipLine("reg2", "E", status="error")]
+    lines = [judged(SipLine("reg1", "W", status="wait")), judged(SipLine("reg2", "E", status="error"))]
     assert summarize_lines(lines) == (Critical, '2 of 2 SIP lines not registered: "E" (reg2): '
                                                 'registration failed; "W" (reg1): waiting to register')
-    assert summarize_lines([SipLine("reg1", "A", status="success")]) == (Ok, "1 SIP line registered")
+    assert summarize_lines([judged(SipLine("reg1", "A", status="success"))]) == (
+        Ok, "1 SIP line registered")
+
+
+def test_a_line_is_judged_once_and_carries_its_verdict():
+    line = judged(SipLine("reg1", "A", status="error", sip_status_code=403))
+    assert (line.verdict, line.state, line.reason) == ((Critical, "SIP 403"), Critical, "SIP 403")
+    with pytest.raises(AssertionError):
+        SipLine("reg1", "A").state  # noqa: B018 - unjudged: a renderer must not judge
     assert summarize_lines([]) == (Warn, "no cloud PBX SIP lines to check")
 
 

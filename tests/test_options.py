@@ -144,7 +144,7 @@ def test_malformed_host_names_are_usage_errors_before_any_io(host):
 @pytest.mark.parametrize("host,shown", [
     ("портал.рф", "портал.рф"), ("xn--80aswg.xn--p1ai", "xn--80aswg.xn--p1ai"),
     ("a" * 63 + ".bitrix24.ru", "a" * 63 + ".bitrix24.ru"), ("portal.bitrix24.ru.", "portal.bitrix24.ru."),
-    ("127.0.0.1", "127.0.0.1"), ("[::1]", "[::1]"),
+    ("127.0.0.1", "127.0.0.1"), ("[::1]", "[::1]"), ("[fe80::1%25eth0]", "[fe80::1%25eth0]"),
 ])
 def test_valid_host_names_are_accepted(host, shown):
     from check_bx24_sip import parse_webhook
@@ -179,3 +179,24 @@ def test_an_empty_prometheus_file_means_none():
     from check_bx24_sip import parse_options
 
     assert parse_options(["--webhook", HOOK, "--prometheus-file="], {}, 0.0).prometheus_file is None
+
+
+@pytest.mark.parametrize("option", ["--check", "--line", "-w", "--warning-days", "-c",
+                                    "--critical-days", "--warning-minutes", "--critical-minutes",
+                                    "--unpaid", "--unreachable", "-t", "--timeout", "--ca-file",
+                                    "--output", "--prometheus-file"])
+@pytest.mark.parametrize("form", ["attached", "separate"])
+def test_an_empty_value_is_the_options_default(option, form):
+    """What a monitoring system passes for a variable a host leaves unset."""
+    from check_bx24_sip import parse_options
+
+    given = [f"{option}="] if form == "attached" else [option, ""]
+    default = parse_options(["--webhook", HOOK], {}, 0.0)
+    empty = parse_options(["--webhook", HOOK, *given], {}, 0.0)
+    assert empty._replace(deadline=default.deadline) == default
+    assert empty.deadline.seconds == 10.0
+
+
+def test_portal_is_a_webhook_source_like_the_others():
+    assert_unknown(run_plugin("--webhook", HOOK, "--webhook-dir", "/tmp", "--portal", "x"),
+                   "give exactly one webhook source, not --webhook, --portal")

@@ -42,7 +42,7 @@ def test_interpret_gives_a_status_or_a_named_failure(body, status):
     answer = check_bx24_sip.Answer("https://p/rest/1/abcd1234efgh5678/m.json", status,
                                     "application/json", None, body, 0.01)
     try:
-        result = check_bx24_sip.interpret(answer)
+        result = check_bx24_sip.interpret_connector(answer)
     except check_bx24_sip.CheckFailure as failure:
         assert failure.message and "\n" not in failure.message and "|" not in failure.message
     else:

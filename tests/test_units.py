@@ -19,7 +19,7 @@ from check_bx24_sip import (
     coerce_paid,
     days_left,
     failure_state,
-    interpret,
+    interpret_connector,
     judge,
     parse_paid_date,
     parse_webhook,
@@ -184,14 +184,14 @@ def answer(body: bytes, status: int = 200, location=None, url: str = ASKED) -> A
 def test_interpret_documented_example():
     body = (b'{"result":{"FREE_MINUTES":60,"PAID":false},"time":{"start":1773323233,'
             b'"finish":1773323233.979212,"duration":0.9792120456695557,"processing":0}}')
-    assert interpret(answer(body)) == ConnectorStatus(False, 60, None)
+    assert interpret_connector(answer(body)) == ConnectorStatus(False, 60, None)
 
 
 def test_interpret_paid_ignores_date_of_unpaid_and_reads_date_of_paid():
     unpaid = b'{"result":{"FREE_MINUTES":"5","PAID":"N","PAID_DATE_END":"garbage"}}'
-    assert interpret(answer(unpaid)) == ConnectorStatus(False, 5, None)
+    assert interpret_connector(answer(unpaid)) == ConnectorStatus(False, 5, None)
     paid = b'{"result":{"FREE_MINUTES":0,"PAID":1,"PAID_DATE_END":"2024-04-30T20:00:00-04:00"}}'
-    assert interpret(answer(paid)) == ConnectorStatus(True, 0, date(2024, 5, 1))
+    assert interpret_connector(answer(paid)) == ConnectorStatus(True, 0, date(2024, 5, 1))
 
 
 @pytest.mark.parametrize("body,status,kind,message", [
@@ -224,7 +224,7 @@ def test_interpret_paid_ignores_date_of_unpaid_and_reads_date_of_paid():
 ])
 def test_interpret_failures(body, status, kind, message):
     with pytest.raises(kind) as raised:
-        interpret(answer(body, status))
+        interpret_connector(answer(body, status))
     assert raised.value.message == message
 
 
@@ -236,7 +236,7 @@ def test_interpret_failures(body, status, kind, message):
 ])
 def test_redirects_name_only_the_host(location, message):
     with pytest.raises(BadAnswer) as raised:
-        interpret(answer(b"", 301, location))
+        interpret_connector(answer(b"", 301, location))
     assert raised.value.message == message
 
 
@@ -310,7 +310,7 @@ def test_shortest_code_accepted_has_eight_characters():
 def test_http_redirect_to_https_on_the_same_host_says_so(location, message):
     asked = ASKED.replace("https://", "http://")
     with pytest.raises(BadAnswer) as raised:
-        interpret(answer(b"", 301, location, url=asked))
+        interpret_connector(answer(b"", 301, location, url=asked))
     assert raised.value.message == message
 
 
@@ -328,5 +328,5 @@ def test_requested_verbosity(argv, count):
 ])
 def test_only_query_limit_exceeded_is_worth_a_retry(body, limited):
     with pytest.raises(PortalRefused) as raised:
-        interpret(answer(body, 503))
+        interpret_connector(answer(body, 503))
     assert raised.value.rate_limited is limited
