@@ -11,14 +11,15 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
+
+from test_daemons import Daemon
 
 PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 SERVER = "/usr/sbin/zabbix_server"
@@ -74,34 +75,6 @@ def wait_until(probe, what: str, within: float = 60, every: float = 0.3):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within:g}s waiting for {what}")
         time.sleep(every)
-
-
-class Process:
-    """A daemon in the foreground of its own session, stopped with its whole group."""
-
-    def __init__(self, command: List[str], log: Path, env: Optional[Dict[str, str]] = None):
-        self.log = log
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            env=env or {"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
-
-    def assert_running(self) -> None:
-        if self.process.poll() is not None:
-            raise AssertionError(f"{self.log.name}: exited {self.process.returncode}:\n"
-                                 + self.log.read_text(errors="replace")[-3000:])
-
-    def stop(self) -> None:
-        for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(grace)
-                return
-            except subprocess.TimeoutExpired:
-                continue
 
 
 def listening(port: int) -> bool:
@@ -167,7 +140,7 @@ class Server:
             "StartAlerters=1", "StartLLDProcessors=2", "StartPreprocessors=2",
             "HousekeepingFrequency=0", "UnavailableDelay=10", "UnreachableDelay=5",
             "UnreachablePeriod=10", "ProblemHousekeepingFrequency=60", ""]))
-        self.process = Process([SERVER, "-f", "-c", str(self.config)], self.log)
+        self.process = Daemon([SERVER, "-f", "-c", str(self.config)], self.log)
 
     def stop(self) -> None:
         self.process.stop()
@@ -198,7 +171,7 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
         settings = web / "include" / "classes" / "core" / "CConfigFile.php"
         settings.write_text(settings.read_text().replace("/etc/zabbix/zabbix.conf.php",
                                                          str(config)))
-        self.process = Process(
+        self.process = Daemon(
             ["php", "-d", "memory_limit=512M", "-d", "post_max_size=32M",
              "-d", "max_execution_time=300", "-d", "date.timezone=UTC",
              "-S", f"127.0.0.1:{self.port}", "-t", str(web)], root / "php.log")
@@ -261,7 +234,7 @@ class Agent:
             self.log = root / "zabbix_agent2.log"
             config = agent2_config(root, self.port, include)
             command = [*as_user("zabbix"), AGENT2, "-c", str(config)]
-        self.process = Process(command, root / f"{kind}.console.log")
+        self.process = Daemon(command, root / f"{kind}.console.log")
         wait_until(self.started, f"zabbix_{kind} to listen", within=30)
 
     def started(self) -> bool:
