@@ -330,3 +330,29 @@ def test_only_query_limit_exceeded_is_worth_a_retry(body, limited):
     with pytest.raises(PortalRefused) as raised:
         interpret_connector(answer(body, 503))
     assert raised.value.rate_limited is limited
+
+
+def test_a_spent_deadline_has_nothing_left_and_a_fresh_one_its_seconds():
+    import time
+
+    from check_bx24_sip import Deadline
+
+    assert Deadline(1.0, time.monotonic() - 5).remaining() == 0.0
+    fresh = Deadline(10.0, time.monotonic()).remaining()
+    assert 9.0 < fresh <= 10.0
+
+
+@pytest.mark.parametrize("value,expected", [([], {}), ({}, {}), ({"a": 1}, {"a": 1})])
+def test_as_map_takes_phps_empty_list_for_an_empty_map(value, expected):
+    from check_bx24_sip import as_map
+
+    assert as_map(value, "the line list") == expected
+
+
+@pytest.mark.parametrize("value,kind", [([1], "array"), ("x", "string"), (None, "null")])
+def test_as_map_refuses_anything_else(value, kind):
+    from check_bx24_sip import BadAnswer, as_map
+
+    with pytest.raises(BadAnswer) as refused:
+        as_map(value, "the line list")
+    assert refused.value.message == f"the line list is a JSON {kind}, not an object"
