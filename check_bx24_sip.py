@@ -603,18 +603,17 @@ DEFAULT_WHEN_EMPTY = ("--check", "--line", "-w", "--warning-days", "-c", "--crit
 def without_empty_values(argv: List[str]) -> List[str]:
     """argv less every option of DEFAULT_WHEN_EMPTY given an empty value."""
     kept: List[str] = []
-    skip = False
-    for index, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        option, _, value = arg.partition("=")
-        if option in DEFAULT_WHEN_EMPTY and "=" in arg and not value:
-            continue
-        if arg in DEFAULT_WHEN_EMPTY and index + 1 < len(argv) and argv[index + 1] == "":
-            skip = True
-            continue
-        kept.append(arg)
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        option, equals, value = arg.partition("=")
+        if option in DEFAULT_WHEN_EMPTY and equals and not value:
+            index += 1  # --warning-days=
+        elif arg in DEFAULT_WHEN_EMPTY and argv[index + 1:index + 2] == [""]:
+            index += 2  # --warning-days ""
+        else:
+            kept.append(arg)
+            index += 1
     return kept
 
 

@@ -200,3 +200,12 @@ def test_an_empty_value_is_the_options_default(option, form):
 def test_portal_is_a_webhook_source_like_the_others():
     assert_unknown(run_plugin("--webhook", HOOK, "--webhook-dir", "/tmp", "--portal", "x"),
                    "give exactly one webhook source, not --webhook, --portal")
+
+
+def test_options_after_an_empty_value_still_count():
+    from check_bx24_sip import parse_options
+
+    options = parse_options(["--webhook", HOOK, "-w", "", "-c", "5", "--check=", "-t", "", "-t",
+                             "3"], {}, 0.0)
+    assert (options.thresholds.warning_days, options.thresholds.critical_days) == (7, 5)
+    assert (options.check, options.deadline.seconds) == ("connector", 3.0)
