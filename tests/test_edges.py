@@ -15,7 +15,7 @@ import fake_portal
 import pytest
 from conftest import assert_output, day, run_plugin
 from fake_portal import Reply, serve_reply
-from test_failures import tls_portal  # noqa: F401 - a fixture
+from test_failures import free_port, tls_portal  # noqa: F401 - a fixture
 from werkzeug import Response
 
 from check_bx24_sip import (
@@ -293,3 +293,13 @@ def test_bare_trailing_output_option_is_a_nagios_usage_error():
     run = run_plugin("--webhook", f"https://127.0.0.1:1/rest/1/{fake_portal.SECRET}/", "--output")
     assert_output(run, 3, "BX24_SIP UNKNOWN - argument --output: expected one argument "
                           "(see --help)")
+
+
+def test_a_proxy_that_fails_is_named_as_the_proxy(portal):
+    """The standard proxy variables are honoured; a dead proxy is not the portal's fault."""
+    portal.serve("paid")
+    dead = f"http://127.0.0.1:{free_port()}"
+    run = run_plugin("--webhook", portal.webhook, env={"http_proxy": dead, "https_proxy": dead})
+    assert_output(run, 3, f"BX24_SIP UNKNOWN - cannot reach 127.0.0.1:{portal.server.port}: the "
+                          "proxy failed")
+    assert portal.server.log == []
