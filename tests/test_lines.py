@@ -504,3 +504,16 @@ def test_a_line_named_like_the_connector_sentence_is_still_reported(portal):
     assert_output(run, 2, f'BX24_SIP CRITICAL - {PAID}; 1 of 1 SIP line not registered: "{name}" '
                           "(reg150907, default outgoing): SIP 403 Forbidden | days_left=30;7:;3: "
                           f"free_minutes=0;;;0 {perf(1, 0, failed=1)} paid=1;;;0;1 time=T")
+
+
+def test_a_default_line_that_cannot_be_read_says_so(portal):
+    """The line list came, the default outgoing line was refused: the lines aspect fails, naming
+    which command."""
+    scenario = fake_portal.LINE_SCENARIOS["lines-registered"]._replace(
+        default=fake_portal.command_error("ACCESS_DENIED", "Access denied!"))
+    portal.server.expect_request(fake_portal.batch_path()).respond_with_handler(
+        fake_portal.batch_handler(scenario))
+    run = run_plugin("--webhook", portal.webhook, "--check", "lines")
+    assert_output(run, 3, "BX24_SIP UNKNOWN - cannot read the default outgoing line: Bitrix24 "
+                          "error ACCESS_DENIED: the webhook's user needs the telephony right "
+                          '"Manage numbers - Edit - Any" (or REST is not on this plan)')
