@@ -1397,7 +1397,7 @@ class SipLines(nagiosplugin.Resource):
         except CheckFailure as failure:
             yield nagiosplugin.Metric("sip_lines", failure, context="sip_lines")
             return
-        self.details += [describe_line_detail(line) for line in lines]
+        self.details = [describe_line_detail(line) for line in lines]
         yield nagiosplugin.Metric("sip_lines", tuple(lines), context="sip_lines")
         total = len(lines)
         yield nagiosplugin.Metric("lines", total, min=0, context="plain")
