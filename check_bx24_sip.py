@@ -359,7 +359,7 @@ def portal_file(args) -> str:
         raise UsageError("--portal must be a plain name such as yourportal (letters, digits, "
                          "'.', '_' and '-', at most 64, no '..'): the webhook is read from "
                          "--webhook-dir/NAME.url")
-    if args.webhook_dir is None:
+    if not args.webhook_dir:  # "" would read NAME.url from whatever folder the agent runs in
         raise UsageError("--portal needs --webhook-dir DIR, the folder of the NAME.url files")
     return os.path.join(args.webhook_dir, f"{name}.url")
 
@@ -587,17 +587,13 @@ def misplaced_message(option: Optional[str]) -> str:
     return f"a webhook URL was given without --webhook: pass it with {sources}"
 
 
-OPTIONS_WITH_VALUE = ("--webhook-file", "--portal", "--webhook-dir", "--check", "--line", "-w",
-                      "--warning-days", "-c", "--critical-days", "--warning-minutes",
-                      "--critical-minutes", "--unpaid", "--unreachable", "-t", "--timeout",
-                      "--ca-file", "--output", "--prometheus-file")
-
-
 # Options whose empty value means their default: what Nagios or Zabbix passes for a variable
 # that a host leaves unset (--warning-days=$_SERVICEBX24_WARNING_DAYS$, --portal="$1" ...).
 DEFAULT_WHEN_EMPTY = ("--check", "--line", "-w", "--warning-days", "-c", "--critical-days",
                       "--warning-minutes", "--critical-minutes", "--unpaid", "--unreachable",
                       "-t", "--timeout", "--ca-file", "--output", "--prometheus-file")
+# every option that takes a value (--webhook, where a URL belongs, aside)
+OPTIONS_WITH_VALUE = ("--webhook-file", "--portal", "--webhook-dir") + DEFAULT_WHEN_EMPTY
 
 
 def without_empty_values(argv: List[str]) -> List[str]:
@@ -642,7 +638,7 @@ def parse_options(argv: List[str], environ, started: float) -> Options:
         verbose=min(args.verbose, 3),
         deadline=deadline,
         output=args.output,
-        prometheus_file=args.prometheus_file or None,  # "": an unset monitoring variable
+        prometheus_file=args.prometheus_file,
         check=args.check,
         lines=tuple(dict.fromkeys(args.line)),  # each line once, in the order given
     )
@@ -1275,28 +1271,29 @@ def judged(line: SipLine) -> SipLine:
     return line._replace(verdict=judge_line(line))
 
 
-def describe_line(line: SipLine, reason: str) -> str:
-    """How the first line names a line: its name, id and whether it is the default one."""
+def describe_line(line: SipLine) -> str:
+    """How the first line names a judged line: its name, id, whether it is the default one,
+    and its reason."""
     if line.name is None:
-        return f"line {line.id} is {reason}"
+        return f"line {line.id} is {line.reason}"
     default = ", default outgoing" if line.default_outgoing else ""
-    return f'"{line.name}" ({line.id}{default}): {reason}'
+    return f'"{line.name}" ({line.id}{default}): {line.reason}'
 
 
 def summarize_lines(lines: List[SipLine]) -> Tuple[nagiosplugin.state.ServiceState, str]:
     """The worst line's state, and a sentence that names the lines that matter most first."""
     if not lines:
         return Warn, "no cloud PBX SIP lines to check"
-    problems = [(line.state, line.reason, line) for line in lines if line.state != Ok]
+    problems = sorted((line for line in lines if line.state != Ok),
+                      key=lambda line: (not line.default_outgoing, -line.state.code))
     if not problems:
         return Ok, f"{plural(len(lines), 'SIP line')} registered"
-    problems.sort(key=lambda p: (not p[2].default_outgoing, -p[0].code))
-    named = [describe_line(line, reason) for _, reason, line in problems[:3]]
+    named = [describe_line(line) for line in problems[:3]]
     if len(problems) > 3:
         named.append(f"and {len(problems) - 3} more")
     noun = "SIP line" if len(lines) == 1 else "SIP lines"
     sentence = f"{len(problems)} of {len(lines)} {noun} not registered: {'; '.join(named)}"
-    return max(state for state, _, _ in problems), sentence
+    return max(line.state for line in problems), sentence
 
 
 def line_counts(lines: List[SipLine]) -> Dict[str, int]:
@@ -1598,13 +1595,12 @@ def render_json(outcome: Outcome, verbose: int = 0) -> str:
 def line_document(line: SipLine) -> dict:
     """One line's fields and verdict; `summary` is how the first line names it (for a Zabbix
     problem per line)."""
-    state, reason = line.state, line.reason
     return {
         "id": line.id, "name": line.name, "reg_id": line.reg_id,
         "default_outgoing": line.default_outgoing, "status": line.status,
         "sip_status_code": line.sip_status_code, "error_message": line.error_message or None,
-        "last_updated": line.last_updated, "state": str(state).upper(),
-        "state_code": state.code, "summary": describe_line(line, reason),
+        "last_updated": line.last_updated, "state": str(line.state).upper(),
+        "state_code": line.state.code, "summary": describe_line(line),
     }
 
 

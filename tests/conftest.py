@@ -60,11 +60,11 @@ def clean_env(extra: Optional[dict] = None) -> dict:
 
 def run_plugin(*args: str, env: Optional[dict] = None, prefix: Optional[List[str]] = None,
                command: Optional[List[str]] = None, stdin_text: Optional[str] = None,
-               timeout: float = 30) -> Run:
+               timeout: float = 30, cwd: Optional[Path] = None) -> Run:
     """The plugin (or `command`) with args, a clean environment and no terminal, as Nagios runs it."""
     started = time.monotonic()
     done = subprocess.run([*(prefix or []), *(command or plugin_command()), *args],
-                          env=clean_env(env), input=stdin_text,
+                          env=clean_env(env), input=stdin_text, cwd=cwd,
                           stdin=None if stdin_text is not None else subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)
     return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)

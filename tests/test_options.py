@@ -209,3 +209,10 @@ def test_options_after_an_empty_value_still_count():
                              "3"], {}, 0.0)
     assert (options.thresholds.warning_days, options.thresholds.critical_days) == (7, 5)
     assert (options.check, options.deadline.seconds) == ("connector", 3.0)
+
+
+def test_an_empty_webhook_dir_reads_nothing_from_the_working_folder(tmp_path):
+    """--webhook-dir= would make NAME.url relative to wherever the agent runs."""
+    (tmp_path / "x.url").write_text(HOOK + "\n")
+    run = run_plugin("--webhook-dir=", "--portal", "x", cwd=tmp_path)
+    assert_unknown(run, "--portal needs --webhook-dir DIR, the folder of the NAME.url files")
