@@ -3,20 +3,15 @@ production: the referee for files that several services write side by side."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from test_failures import free_port
+
 Sample = Tuple[str, Tuple[Tuple[str, str], ...]]  # name, sorted labels
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def scrape_textfiles(binary: str, folder: Path, log: Path) -> Tuple[Dict[Sample, float], str]:

@@ -25,7 +25,7 @@ import pytest
 import zabbix_stack
 from conftest import REPORT, SCRIPT, day
 from system_state import stock_tests_asked
-from test_daemons import install_plugin_copy, is_plugin_copy, require, require_system_python
+from test_daemons import install_plugin_copy, is_plugin_copy, require, require_system_python, wait_for
 
 REPO = SCRIPT.parent
 SHIPPED = REPO / "contrib" / "zabbix" / "bx24_sip.conf"
@@ -220,6 +220,7 @@ class Zabbix:
     def __init__(self, setup):
         started = time.monotonic()
         self.root = zabbix_stack.private_folder("zabbix")
+        self.database_root = zabbix_stack.private_folder("postgres")
         self.database: Optional[zabbix_stack.Postgres] = None
         self.server: Optional[zabbix_stack.Server] = None
         self.frontend: Optional[zabbix_stack.Frontend] = None
@@ -231,7 +232,7 @@ class Zabbix:
             raise
 
     def start(self, setup, started: float) -> None:
-        self.database = zabbix_stack.Postgres(zabbix_stack.private_folder("postgres"))
+        self.database = zabbix_stack.Postgres(self.database_root)
         self.database.load_zabbix_schema()
         self.timings = {"database": time.monotonic() - started}
         self.server = zabbix_stack.Server(self.root, self.database)
@@ -277,7 +278,7 @@ class Zabbix:
             clocks = self.masters(hostids)
             return all(int(item["lastclock"]) > asked for item in clocks
                        if f",{kind}" in item["key_"])
-        zabbix_stack.wait_until(fresh, f"a new {kind} value of {len(items)} hosts", within=90)
+        wait_for(fresh, f"a new {kind} value of {len(items)} hosts", within=90)
 
     def problems(self, hostid: str) -> List[tuple]:
         found = self.api("problem.get", {"hostids": [hostid], "output": ["name", "severity"],
@@ -298,7 +299,7 @@ class Zabbix:
                 part.stop()
         if self.database is not None:
             self.database.stop()
-            shutil.rmtree(self.database.root, ignore_errors=True)
+        shutil.rmtree(self.database_root, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -496,4 +497,4 @@ def test_a_portal_slower_than_the_deadline_is_an_average_problem(zabbix, zabbix_
         found = api.api("hostinterface.get", {"hostids": [host], "output": ["available"]})
         return found[0]["available"] if found[0]["available"] != "0" else None
 
-    assert zabbix_stack.wait_until(availability, "the interface's availability", within=30) == "1"
+    assert wait_for(availability, "the interface's availability", within=30) == "1"

@@ -14,12 +14,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any, List, Optional
 
-from test_daemons import Daemon
+from test_daemons import Daemon, wait_for
 
 PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 SERVER = "/usr/sbin/zabbix_server"
@@ -64,17 +63,6 @@ def private_folder(owner: str = "root") -> Path:
     folder.chmod(0o755)
     os.chown(folder, pwd.getpwnam(owner).pw_uid, grp.getgrnam(owner).gr_gid)
     return folder
-
-
-def wait_until(probe, what: str, within: float = 60, every: float = 0.3):
-    deadline = time.monotonic() + within
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
-        time.sleep(every)
 
 
 def listening(port: int) -> bool:
@@ -175,7 +163,7 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
             ["php", "-d", "memory_limit=512M", "-d", "post_max_size=32M",
              "-d", "max_execution_time=300", "-d", "date.timezone=UTC",
              "-S", f"127.0.0.1:{self.port}", "-t", str(web)], root / "php.log")
-        wait_until(lambda: listening(self.port), "php -S to listen", within=20)
+        wait_for(lambda: listening(self.port), "php -S to listen", within=20)
         self.token: Optional[str] = None
 
     def call(self, method: str, params: Any) -> Any:
@@ -235,7 +223,7 @@ class Agent:
             config = agent2_config(root, self.port, include)
             command = [*as_user("zabbix"), AGENT2, "-c", str(config)]
         self.process = Daemon(command, root / f"{kind}.console.log")
-        wait_until(self.started, f"zabbix_{kind} to listen", within=30)
+        wait_for(self.started, f"zabbix_{kind} to listen", within=30)
 
     def started(self) -> bool:
         self.process.assert_running()
