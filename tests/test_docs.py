@@ -51,7 +51,7 @@ def command_blocks(name: str) -> list:
     found = []
     text = (REPO / name).read_text()
     for language, body in re.findall(r"^```(\w*)\n(.*?)^```", text, re.S | re.M):
-        if language in COMMAND_LANGUAGES or (language == "" and body.startswith("object ")):
+        if language in COMMAND_LANGUAGES or (language == "" and body.startswith(("object ", "/* "))):
             lines = [re.sub(r"\s{2,}#.*$", "", line).rstrip() for line in body.splitlines()]
             found.append((language, [line for line in lines if line and not line.startswith("#")]))
     return found

@@ -107,8 +107,11 @@ FROM_OTHER_PACKAGES = ("/var/lib/prometheus/node-exporter", "/usr/share/doc/moni
 
 
 def created_by_the_readme() -> List[str]:
-    """Paths a README command makes: install -d / install ... /dev/null / echo ... > PATH."""
+    """Paths a README command makes: install -d / install ... /dev/null / echo ... > PATH /
+    mkdir -p."""
     made = re.findall(r"install (?:-d )?(?:-[mog] \S+ )*(?:/dev/null |\S+ )?(/[\w/.-]+)", README)
+    made += [path for paths in re.findall(r"mkdir -p ((?:/[\w/.-]+ ?)+)", README)
+             for path in paths.split()]
     made += re.findall(r"> (/[\w/.-]+)", README)
     made += re.findall(r"python3 -m venv (/[\w/.-]+)", README)
     return made

@@ -1,0 +1,120 @@
+"""An Icinga 2 node of its own for the tests: its own configuration, data, log, run and spool
+folders under one root, its own API port on 127.0.0.1, and its own CA or certificates made with
+`icinga2 pki` as the Icinga documentation describes. Nothing of the machine's Icinga 2 is read or
+written: every path constant is given on the command line, LogDir too (a pki command without it
+writes crash reports into /var/log/icinga2/crash).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import time
+import urllib.request
+from base64 import b64encode
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from test_daemons import ICINGA2, PLAIN_PATH, Daemon, icinga_constants, wait_for, write_command
+
+FOLDERS = ("etc/zones.d", "lib/certs", "log", "cache", "run", "spool/tmp", "spool/perfdata")
+
+
+class IcingaNode:
+    """One Icinga 2 instance named `name` (its NodeName and certificate CN) under `root`."""
+
+    def __init__(self, root: Path, name: str, api_port: int):
+        self.root, self.name, self.api_port = root, name, api_port
+        for folder in FOLDERS:
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        self.config = root / "etc" / "icinga2.conf"
+        self.certs = root / "lib" / "certs"
+        self.daemon: Optional[Daemon] = None
+
+    @property
+    def constants(self) -> List[str]:
+        return [*icinga_constants(self.root), f"-DConfiguration.ConfigDir={self.root / 'etc'}",
+                f"-DNodeName={self.name}"]
+
+    def icinga2(self, *args: str) -> str:
+        """An icinga2 CLI command on this node's folders; fails the test with its output."""
+        assert ICINGA2 is not None
+        done = subprocess.run([ICINGA2, *args, *self.constants], capture_output=True, text=True,
+                              env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"}, timeout=60)
+        assert done.returncode == 0, f"icinga2 {' '.join(args)}:\n{done.stdout}{done.stderr}"
+        return done.stdout + done.stderr
+
+    # ---------------------------------------------------------------- certificates
+
+    def make_ca(self) -> None:
+        """The master's CA and its own certificate signed by it: `icinga2 node setup --master`'s
+        pki steps, without the configuration files node setup would rewrite."""
+        self.icinga2("pki", "new-ca")
+        key, csr, cert = (self.certs / f"{self.name}.{ext}" for ext in ("key", "csr", "crt"))
+        self.icinga2("pki", "new-cert", "--cn", self.name, "--key", str(key), "--csr", str(csr))
+        self.icinga2("pki", "sign-csr", "--csr", str(csr), "--cert", str(cert))
+        (self.certs / "ca.crt").write_bytes((self.root / "lib" / "ca" / "ca.crt").read_bytes())
+
+    def ticket_for(self, name: str, salt: str) -> str:
+        """What `icinga2 pki ticket --cn NAME` prints on the master."""
+        return self.icinga2("pki", "ticket", "--cn", name, "--salt", salt).strip()
+
+    def request_certificate(self, parent_port: int, ticket: str) -> None:
+        """An agent's certificate, signed by the parent's CA through its API with a ticket."""
+        key, cert = self.certs / f"{self.name}.key", self.certs / f"{self.name}.crt"
+        trusted = self.certs / "trusted-parent.crt"
+        self.icinga2("pki", "new-cert", "--cn", self.name, "--key", str(key), "--cert", str(cert))
+        self.icinga2("pki", "save-cert", "--trustedcert", str(trusted),
+                     "--host", "127.0.0.1", "--port", str(parent_port))
+        self.icinga2("pki", "request", "--host", "127.0.0.1", "--port", str(parent_port),
+                     "--ticket", ticket, "--key", str(key), "--cert", str(cert),
+                     "--trustedcert", str(trusted), "--ca", str(self.certs / "ca.crt"))
+
+    # ---------------------------------------------------------------- daemon
+
+    def validate(self) -> str:
+        output = self.icinga2("daemon", "-C", "-c", str(self.config))
+        assert "critical/" not in output, output
+        return output
+
+    def start(self) -> None:
+        assert ICINGA2 is not None
+        self.daemon = Daemon([ICINGA2, "daemon", "-c", str(self.config), *self.constants],
+                             self.root / "console.log")
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
+
+    def command(self, line: str) -> None:
+        """An external command (the config must have an ExternalCommandListener on run/icinga2.cmd)."""
+        assert self.daemon is not None
+        write_command(self.daemon, self.root / "run" / "icinga2.cmd", line)
+
+    def force_check(self, host: str, service: str) -> None:
+        self.command(f"SCHEDULE_FORCED_SVC_CHECK;{host};{service};{int(time.time())}")
+
+    # ---------------------------------------------------------------- API
+
+    def api(self, path: str, user: str, password: str) -> Any:
+        """GET https://127.0.0.1:PORT/v1/PATH, the server verified against this node's CA."""
+        context = ssl.create_default_context(cafile=str(self.certs / "ca.crt"))
+        context.check_hostname = False  # the certificate names the node, not 127.0.0.1
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{self.api_port}/v1/{path}",
+            headers={"Accept": "application/json", "Authorization": "Basic " + b64encode(
+                f"{user}:{password}".encode()).decode()})
+        with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+            return json.load(answer)
+
+    def wait_for_api(self, user: str, password: str) -> Dict[str, Any]:
+        def status():
+            assert self.daemon is not None
+            self.daemon.assert_running()
+            try:
+                return self.api("status/ApiListener", user, password)
+            except OSError:
+                return None
+        return wait_for(status, f"the API of {self.name} on port {self.api_port}", within=30)
