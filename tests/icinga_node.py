@@ -118,3 +118,12 @@ class IcingaNode:
             except OSError:
                 return None
         return wait_for(status, f"the API of {self.name} on port {self.api_port}", within=30)
+
+
+def result_fields(result: dict) -> Dict[str, str]:
+    """A check result from the API in the perfdata writer's fields (test_daemons'
+    assert_icinga_result reads those); the API's output is also cut before the "|"."""
+    states = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
+    state = int(result["state"])
+    return {"STATEID": str(state), "STATE": states[state], "OUTPUT": result["output"],
+            "PERFDATA": " ".join(result["performance_data"])}

@@ -25,7 +25,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import fake_portal
 import pytest
@@ -354,9 +354,9 @@ def icinga_test_features(root: Path, sink: GraphiteSink) -> str:
     return ICINGA_TEST_FEATURES.format(root=root, template=PERFDATA_TEMPLATE, graphite=sink.port)
 
 
-def icinga_results(root: Path):
+def icinga_results(root: Path, portals: Sequence[Portal] = PORTALS):
     """{(host, service): fields} of every portal service, once Icinga 2 wrote them all."""
-    ours = {(portal.host, portal.icinga_service) for portal in PORTALS}
+    ours = {(portal.host, portal.icinga_service) for portal in portals}
     results = {}
     for path in (root / "spool").rglob("service-perfdata*"):
         for line in path.read_text().splitlines():

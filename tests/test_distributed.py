@@ -20,7 +20,7 @@ from typing import Dict, List
 import fake_portal
 import pytest
 from conftest import REPORT
-from icinga_node import IcingaNode
+from icinga_node import IcingaNode, result_fields
 from test_daemons import (
     ICINGA2,
     PORTALS,
@@ -199,15 +199,7 @@ def try_again(step):
 def test_the_master_shows_what_the_agent_checked(cluster, portal):
     result = cluster["results"][(portal.host, portal.icinga_service)]
     assert result["check_source"] == AGENT  # run by the agent, not the master
-    assert_icinga_result(api_fields(result), portal)
-
-
-def api_fields(result: dict) -> Dict[str, str]:
-    """A check result from the API in the perfdata writer's fields, as assert_icinga_result reads."""
-    states = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
-    state = int(result["state"])
-    return {"STATEID": str(state), "STATE": states[state], "OUTPUT": result["output"],
-            "PERFDATA": " ".join(result["performance_data"])}
+    assert_icinga_result(result_fields(result), portal)
 
 
 def test_the_master_holds_no_plugin_and_no_webhook(cluster):

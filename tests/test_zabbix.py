@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import fake_portal
+import private_postgres
 import pytest
 import zabbix_stack
 from conftest import REPORT, SCRIPT, day
@@ -107,7 +108,7 @@ def agent_file(plugin: str, webhook_dir: str, root: Path) -> Path:
 def zabbix_setup(httpserver_module):
     """The plugin, the webhook folder (root:zabbix 0750, files 0640) and the fake portals."""
     require_zabbix()
-    root = zabbix_stack.private_folder("zabbix")
+    root = private_postgres.private_folder("zabbix")
     configured = os.environ.get("BX24_PLUGIN_DIR")
     if configured:
         plugin = str(Path(configured) / "check_bx24_sip")
@@ -219,9 +220,9 @@ class Zabbix:
 
     def __init__(self, setup):
         started = time.monotonic()
-        self.root = zabbix_stack.private_folder("zabbix")
-        self.database_root = zabbix_stack.private_folder("postgres")
-        self.database: Optional[zabbix_stack.Postgres] = None
+        self.root = private_postgres.private_folder("zabbix")
+        self.database_root = private_postgres.private_folder("postgres")
+        self.database: Optional[private_postgres.Postgres] = None
         self.server: Optional[zabbix_stack.Server] = None
         self.frontend: Optional[zabbix_stack.Frontend] = None
         self.agent: Optional[zabbix_stack.Agent] = None
@@ -232,8 +233,8 @@ class Zabbix:
             raise
 
     def start(self, setup, started: float) -> None:
-        self.database = zabbix_stack.Postgres(self.database_root)
-        self.database.load_zabbix_schema()
+        self.database = private_postgres.Postgres(self.database_root)
+        zabbix_stack.load_zabbix_schema(self.database)
         self.timings = {"database": time.monotonic() - started}
         self.server = zabbix_stack.Server(self.root, self.database)
         self.frontend = zabbix_stack.Frontend(self.root, self.database)

@@ -6,18 +6,15 @@ own folder. Nothing of the machine's own Zabbix (or PostgreSQL) is read, written
 from __future__ import annotations
 
 import glob
-import grp
 import json
 import os
-import pwd
 import shutil
-import socket
 import subprocess
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any, List, Optional
 
+from private_postgres import Postgres, as_user, free_port, listening
 from test_daemons import Daemon, wait_for
 
 PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -39,76 +36,17 @@ def missing_parts() -> List[str]:
     return missing
 
 
-def free_port() -> int:
-    """A free port in 1024-32767, the range Zabbix accepts for ListenPort (not 10050/10051)."""
-    import random
-
-    while True:
-        port = random.randint(20000, 32767)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-
-
-def as_user(user: str) -> List[str]:
-    return ["runuser", "-u", user, "--"]
-
-
-def private_folder(owner: str = "root") -> Path:
-    """A folder in /tmp that `owner` can use (pytest's own tmp folders are root's alone)."""
-    folder = Path(tempfile.mkdtemp(prefix="bx24-zabbix-"))
-    folder.chmod(0o755)
-    os.chown(folder, pwd.getpwnam(owner).pw_uid, grp.getgrnam(owner).gr_gid)
-    return folder
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-class Postgres:
-    """A PostgreSQL cluster of its own (user postgres), reached through its socket folder."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.port = free_port()
-        self.data = root / "pgdata"
-        bin_dir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
-        self.bin = bin_dir
-        subprocess.run([*as_user("postgres"), str(bin_dir / "initdb"), "-D", str(self.data),
-                        "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+def load_zabbix_schema(database: Postgres) -> None:
+    """createuser, createdb, the three SQL files of zabbix-server-pgsql, VACUUM ANALYZE."""
+    database.psql("CREATE USER zabbix")
+    database.psql("CREATE DATABASE zabbix OWNER zabbix ENCODING 'UTF8' TEMPLATE template0")
+    for name in ("schema", "images", "data"):
+        sql = subprocess.run(["zcat", str(SCHEMA / f"{name}.sql.gz")], check=True,
+                             capture_output=True).stdout
+        subprocess.run(["psql", "-h", str(database.root), "-p", str(database.port), "-U", "zabbix",
+                        "-d", "zabbix", "-q", "-v", "ON_ERROR_STOP=1"], input=sql,
                        check=True, capture_output=True)
-        options = (f"-p {self.port} -k {root} -c listen_addresses='' -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")
-        subprocess.run([*as_user("postgres"), str(bin_dir / "pg_ctl"), "-D", str(self.data),
-                        "-o", options, "-l", str(root / "postgres.log"), "-w", "start"],
-                       check=True, capture_output=True)
-
-    def psql(self, sql: str, user: str = "postgres", database: str = "postgres") -> str:
-        done = subprocess.run(["psql", "-h", str(self.root), "-p", str(self.port), "-U", user,
-                               "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
-                              check=True, capture_output=True, text=True)
-        return done.stdout
-
-    def load_zabbix_schema(self) -> None:
-        """createuser, createdb, the three SQL files of zabbix-server-pgsql, VACUUM ANALYZE."""
-        self.psql("CREATE USER zabbix")
-        self.psql("CREATE DATABASE zabbix OWNER zabbix ENCODING 'UTF8' TEMPLATE template0")
-        for name in ("schema", "images", "data"):
-            sql = subprocess.run(["zcat", str(SCHEMA / f"{name}.sql.gz")], check=True,
-                                 capture_output=True).stdout
-            subprocess.run(["psql", "-h", str(self.root), "-p", str(self.port), "-U", "zabbix",
-                            "-d", "zabbix", "-q", "-v", "ON_ERROR_STOP=1"], input=sql,
-                           check=True, capture_output=True)
-        self.psql("VACUUM ANALYZE", user="zabbix", database="zabbix")
-
-    def stop(self) -> None:
-        subprocess.run([*as_user("postgres"), str(self.bin / "pg_ctl"), "-D", str(self.data),
-                        "-m", "immediate", "stop"], capture_output=True)
+    database.psql("VACUUM ANALYZE", user="zabbix", database="zabbix")
 
 
 class Server:

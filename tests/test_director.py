@@ -1,0 +1,519 @@
+"""Icinga Director: the shipped baskets restored by Debian's Director 1.10.2 and the configuration
+it renders run by a real Icinga 2 against the fake portal.
+
+Two setups, as the README describes them:
+- plain: no Debian package; bx24_sip.json brings the command (rendered by Director into
+  director-global), its fields, the data lists and the two service templates;
+- package: the package's CheckCommand (its plugins-contrib.d file, loaded by Icinga 2) is
+  imported by Director's kickstart as an External Command, and bx24_sip_templates.json brings the
+  fields, lists and templates only. Where the package is installed (BX24_TEST_PACKAGE=installed)
+  Icinga 2 loads the real `include <plugins-contrib>`; elsewhere the file the package installs
+  there, contrib/icinga2/check_bx24_sip.conf.
+
+Each setup: kickstart against a private Icinga 2 (API on 127.0.0.1, its own CA), `basket
+restore` twice, hosts and services with `icingacli director host/service create`, `config
+render`, the rendered files put into that Icinga 2's zones.d, `daemon -C`, checks forced, results
+read from its API. Everything lives in temporary folders and a private PostgreSQL cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import director
+import fake_portal
+import pytest
+from conftest import REPORT
+from icinga_node import IcingaNode, result_fields
+from private_postgres import Postgres, private_folder
+from test_daemons import (
+    ICINGA2,
+    ICINGA_LINES,
+    PORTALS,
+    REPO,
+    Portal,
+    assert_icinga_result,
+    files_holding,
+    plugin_dir,  # noqa: F401 - a fixture
+    require,
+    require_system_python,
+    searched,
+    wait_for,
+)
+from test_failures import free_port
+
+from check_bx24_sip import build_parser
+
+BASKETS = REPO / "contrib" / "icinga2" / "director"
+CONF = REPO / "contrib" / "icinga2" / "check_bx24_sip.conf"
+PACKAGED = Path("/usr/share/icinga2/include/plugins-contrib.d/bx24_sip.conf")
+SETUPS = {"plain": "bx24_sip.json", "package": "bx24_sip_templates.json"}
+LISTS = ["bx24_sip_check", "bx24_sip_unpaid", "bx24_sip_unreachable"]
+TEMPLATES = ["bx24-sip", "bx24-sip-lines"]
+NODE = "bx24-director-master"
+API_USER, API_PASSWORD = "director", secrets.token_hex(12)
+CHECKED = [p for p in PORTALS if p.host in ("ok-portal", "warning-portal", "lines-portal")]
+# a host with every variable set: both setups must run the very same command line for it
+EVERY_OPTION = "every-option"
+EVERY_OPTION_VARS: Dict[str, Dict[str, Any]] = {
+    "bx24-sip": {"bx24_sip_warning_days": 40, "bx24_sip_critical_days": 10,
+                 "bx24_sip_warning_minutes": 30, "bx24_sip_critical_minutes": 5,
+                 "bx24_sip_unpaid": "critical", "bx24_sip_unreachable": "warning",
+                 "bx24_sip_timeout": 20, "bx24_sip_insecure": True, "bx24_sip_verbose": True,
+                 "bx24_sip_prometheus_file": "TEXTFILE/every.prom"},
+    "bx24-sip-lines": {"bx24_sip_check": "all", "bx24_sip_lines": ["reg150907", "151083"],
+                       "bx24_sip_ca_file": "/etc/ssl/certs/ca-certificates.crt",
+                       "bx24_sip_prometheus_dir": "TEXTFILE"},
+}
+
+NODE_CONFIG = """
+const PluginContribDir = "{plugins}"
+include <itl>
+{command}
+object Endpoint "{name}" {{ host = "127.0.0.1"; port = {port} }}  /* kickstart connects to it */
+object Zone "master" {{ endpoints = [ "{name}" ] }}
+object Zone "director-global" {{ global = true }}
+object ApiListener "api" {{ bind_host = "127.0.0.1"; bind_port = {port} }}
+object ApiUser "{user}" {{ password = "{password}"; permissions = [ "*" ] }}
+object CheckerComponent "checker" {{ }}
+object FileLogger "debug" {{ path = "{root}/log/debug.log"; severity = "debug" }}
+object ExternalCommandListener "bx24-test-command" {{ command_path = "{root}/run/icinga2.cmd" }}
+"""
+
+
+def package_installed() -> bool:
+    return os.environ.get("BX24_TEST_PACKAGE") == "installed"
+
+
+def command_source(setup: str) -> str:
+    """Where the package setup's Icinga 2 gets the CheckCommand (the plain one: from Director)."""
+    if setup == "plain":
+        return ""
+    if package_installed():
+        assert PACKAGED.exists(), f"{PACKAGED} is missing: is the package installed?"
+        return "include <plugins-contrib>"
+    return f'include "{CONF}"  /* what the package installs in plugins-contrib.d */'
+
+
+def plugin_folder(setup: str, copy: Path) -> Path:
+    if setup == "package" and package_installed():
+        return Path("/usr/lib/nagios/plugins")  # the package's launcher
+    return copy
+
+
+def node_config(node: IcingaNode, setup: str, plugins: Path) -> str:
+    return NODE_CONFIG.format(plugins=plugins, command=command_source(setup),
+                              name=NODE, port=node.api_port, user=API_USER,
+                              password=API_PASSWORD, root=node.root)
+
+
+def counts(director_db: director.Director) -> Dict[str, int]:
+    """How many of each thing the baskets make: a second restore must add none."""
+    tables = {"fields": "director_datafield", "lists": "director_datalist",
+              "entries": "director_datalist_entry", "commands": "icinga_command",
+              "arguments": "icinga_command_argument", "templates": "icinga_service",
+              "command fields": "icinga_command_field", "service fields": "icinga_service_field"}
+    return {name: int(director_db.sql(f"SELECT count(*) FROM {table}"))
+            for name, table in tables.items()}
+
+
+def basket_objects(setup: str) -> Dict[str, List[str]]:
+    chosen = {"ServiceTemplate": TEMPLATES, "DataList": LISTS}
+    return {"Command": ["bx24_sip"], **chosen} if setup == "plain" else chosen
+
+
+def add_portals(director_db: director.Director, webhooks: Dict[str, Path], textfile: Path) -> None:
+    """Hosts and services as a Director user adds them: the webhook file on the host."""
+    for host, path in webhooks.items():
+        variables: Dict[str, Any] = {"bx24_sip_webhook_file": str(path)}
+        if host == "lines-portal":
+            variables["bx24_sip_lines"] = json.loads(ICINGA_LINES)
+        director_db.create("host", host, {"object_type": "object", "check_command": "dummy",
+                                          "vars": variables})
+    for portal in CHECKED:
+        director_db.create("service", portal.icinga_service, {
+            "object_type": "object", "host": portal.host, "imports": [portal.icinga_service]})
+    for service, chosen in EVERY_OPTION_VARS.items():
+        filled = {name: value.replace("TEXTFILE", str(textfile)) if isinstance(value, str)
+                  else value for name, value in chosen.items()}
+        director_db.create("service", service, {"object_type": "object", "host": EVERY_OPTION,
+                                                "imports": [service], "vars": filled})
+
+
+def install_rendered(files: Dict[str, str], node: IcingaNode) -> None:
+    for path, content in files.items():
+        target = node.root / "etc" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+
+
+def check_results(node: IcingaNode) -> Dict[Tuple[str, str], dict]:
+    answer = node.api("objects/services?attrs=last_check_result&attrs=host_name&attrs=name",
+                      API_USER, API_PASSWORD)
+    found = {}
+    for item in answer["results"]:
+        attrs = item["attrs"]
+        result = attrs["last_check_result"]
+        if result and result["output"].startswith("BX24_SIP"):
+            found[(attrs["host_name"], attrs["name"])] = result
+    wanted = {(p.host, p.icinga_service) for p in CHECKED}
+    wanted |= {(EVERY_OPTION, service) for service in EVERY_OPTION_VARS}
+    return found if wanted <= found.keys() else {}
+
+
+def run_setup(setup: str, root: Path, database: Postgres, plugins: Path,
+              webhooks: Dict[str, Path]) -> Dict[str, Any]:
+    """Kickstart, restore twice, add portals, render, run: what each step gave."""
+    timings: Dict[str, float] = {}
+    started = time.monotonic()
+    node = IcingaNode(root / "icinga2", NODE, free_port())
+    (node.root / "textfile").mkdir()
+    node.make_ca()
+    node.config.write_text(node_config(node, setup, plugins))
+    node.validate()
+    director_db = director.Director(root / "icingaweb2", database, f"director_{setup}")
+    facts: Dict[str, Any] = {"node": node, "director": director_db}
+    director_db.cli("migration", "run")
+    facts["pending"] = director_db.run("migration", "pending").returncode
+    timings["database migrated"] = time.monotonic() - started
+    node.start()
+    try:
+        node.wait_for_api(API_USER, API_PASSWORD)
+        director_db.kickstart(NODE, node.api_port, API_USER, API_PASSWORD)
+    finally:
+        node.stop()
+    facts["kickstarted"] = json.loads(director_db.cli("command", "show", "bx24_sip", "--json")) \
+        if setup == "package" else director_db.run("command", "show", "bx24_sip").returncode
+    timings["kickstarted"] = time.monotonic() - started
+    basket = (BASKETS / SETUPS[setup]).read_text()
+    facts["restored"], facts["counts"], facts["dumps"] = [], [], []
+    for _ in range(2):
+        facts["restored"].append(director_db.cli("basket", "restore", stdin=basket))
+        facts["counts"].append(counts(director_db))
+        facts["dumps"].append(director_db.dump("bx24_sip", basket_objects(setup)))
+    facts["command"] = json.loads(director_db.cli("command", "show", "bx24_sip", "--json"))
+    timings["restored twice"] = time.monotonic() - started
+    add_portals(director_db, {**webhooks, EVERY_OPTION: webhooks["lines-portal"]},
+                node.root / "textfile")
+    facts["rendered"] = director_db.render()
+    install_rendered(facts["rendered"], node)
+    facts["validation"] = node.validate()
+    timings["rendered and validated"] = time.monotonic() - started
+    node.start()
+    try:
+        node.wait_for_api(API_USER, API_PASSWORD)
+
+        def forced():
+            for host, service in {(p.host, p.icinga_service) for p in CHECKED} | {
+                    (EVERY_OPTION, s) for s in EVERY_OPTION_VARS}:
+                node.force_check(host, service)
+            return wait_for(lambda: check_results(node), "check results", within=60)
+        facts["results"] = forced()
+    finally:
+        node.stop()
+    timings["checked"] = time.monotonic() - started
+    REPORT.append(f"Director {director.version()} ({setup}): " + ", ".join(
+        f"{what} at {seconds:.1f}s" for what, seconds in timings.items()))
+    return facts
+
+
+@pytest.fixture(scope="module")
+def database():
+    missing = director.missing_parts()
+    require(not missing, f"Icinga Director is not installed: no {', '.join(missing)} "
+                         "(apt install icingacli icingaweb2-module-director)")
+    require(ICINGA2 is not None, f"Icinga 2 is not installed: {searched('icinga2')}")
+    require(shutil.which("psql") is not None and bool(list(Path("/usr/lib/postgresql").glob(
+        "*/bin/initdb"))), "PostgreSQL is not installed (apt install postgresql)")
+    require_system_python()
+    root = private_folder("postgres", "director")
+    try:
+        cluster = Postgres(root)
+        director.Director.create_role(cluster)
+        yield cluster
+        cluster.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def portal_webhooks(tmp_path_factory):
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    folder = tmp_path_factory.mktemp("director-webhooks")
+    files, codes = {}, []
+    for portal in CHECKED:
+        if portal.host in files:
+            continue
+        code = "d" + secrets.token_hex(8)
+        codes.append(code)
+        scenario = dict(fake_portal_hosts())[portal.host]
+        if scenario in fake_portal.LINE_SCENARIOS:
+            fake_portal.serve_lines(server, scenario, secret=code)
+        else:
+            fake_portal.serve_reply(server, fake_portal.reply_for(scenario), secret=code)
+        files[portal.host] = folder / f"{portal.host}.url"
+        files[portal.host].write_text(fake_portal.webhook_for(server, code) + "\n")
+    yield files, codes
+    server.stop()
+
+
+def fake_portal_hosts() -> List[Tuple[str, str]]:
+    return [(p.host, {"ok-portal": "paid", "warning-portal": "expiring",
+                      "lines-portal": "lines-default-failed"}[p.host]) for p in CHECKED]
+
+
+@pytest.fixture(scope="module", params=list(SETUPS))
+def setup(request, tmp_path_factory, database, portal_webhooks, plugin_dir):
+    files, codes = portal_webhooks
+    root = tmp_path_factory.mktemp(f"director-{request.param}")
+    facts = run_setup(request.param, root, database,
+                      plugin_folder(request.param, plugin_dir), files)
+    facts["setup"], facts["codes"] = request.param, codes
+    yield facts
+
+
+# ------------------------------------------------------------------ the baskets themselves
+
+
+def basket(setup: str) -> Dict[str, Any]:
+    return json.loads((BASKETS / SETUPS[setup]).read_text())
+
+
+def test_the_database_is_migrated(setup):
+    assert setup["pending"] == 1  # `migration pending` exits 1 when nothing is pending
+
+
+def test_restore_says_restored_both_times(setup):
+    assert setup["restored"] == ["Objects from Basket Snapshot have been restored\n"] * 2
+
+
+def test_a_second_restore_changes_nothing(setup):
+    first, second = setup["counts"]
+    assert first == second
+    assert setup["dumps"][0] == setup["dumps"][1]
+    assert first["fields"] == len(basket(setup["setup"])["Datafield"]) == 15
+    assert first["lists"] == 3 and first["entries"] == 9
+
+
+def test_the_shipped_basket_is_what_director_itself_exports(setup):
+    """Restored and dumped again by 1.10.2, byte for byte: no property 1.10.2 does not know."""
+    shipped = (BASKETS / SETUPS[setup["setup"]]).read_text()
+    dumped = json.dumps(setup["dumps"][0], indent=4, ensure_ascii=False) + "\n"
+    assert dumped.replace("\\/", "/") == shipped.replace("\\/", "/")
+
+
+def test_the_package_setup_keeps_the_packaged_command_external(setup):
+    if setup["setup"] == "plain":
+        assert setup["kickstarted"] == 1  # no bx24_sip before the basket brings it
+        assert "object CheckCommand \"bx24_sip\"" in setup["rendered"][
+            "zones.d/director-global/commands.conf"]
+        return
+    command = setup["kickstarted"]
+    assert command["object_type"] == "external_object"
+    # what Icinga 2 loaded, the package's command: kickstart stores the path it resolved
+    assert command["command"] == str(plugin_folder_of(setup) / "check_bx24_sip")
+    assert sorted(command["arguments"]) == sorted(basket("plain")["Command"]["bx24_sip"]["arguments"])
+    assert not any('CheckCommand "bx24_sip"' in text for text in setup["rendered"].values())
+
+
+def test_the_rendered_configuration_validates_without_a_warning(setup):
+    validation = setup["validation"]
+    assert "Finished validating the configuration file(s)." in validation
+    assert "re-defined" not in validation and "warning/" not in validation
+    assert re.search(r"Instantiated 6 Services\.", validation), validation
+
+
+def test_the_templates_carry_the_intervals_of_the_services_file(setup):
+    text = setup["rendered"]["zones.d/director-global/service_templates.conf"]
+    connector = text.split('template Service "bx24-sip" {', 1)[1].split("}", 1)[0]
+    lines = text.split('template Service "bx24-sip-lines" {', 1)[1].split("}", 1)[0]
+    assert re.findall(r"^\s+(\w+) = (.+)$", connector, re.M) == [
+        ("check_command", '"bx24_sip"'), ("max_check_attempts", '"3"'),
+        ("check_interval", "1h"), ("retry_interval", "10m")]
+    assert sorted(re.findall(r"^\s+([\w.]+) = (.+)$", lines, re.M)) == sorted([
+        ("check_command", '"bx24_sip"'), ("max_check_attempts", '"3"'),
+        ("check_interval", "5m"), ("retry_interval", "1m"), ("check_timeout", "40s"),
+        ("vars.bx24_sip_check", '"lines"'), ("vars.bx24_sip_timeout", "30")])
+    services = (REPO / "contrib" / "icinga2" / "bx24_sip_services.conf").read_text()
+    for line in ("check_interval = 1h", "retry_interval = 10m", "check_interval = 5m",
+                 "retry_interval = 1m", "check_timeout = 40s", 'vars.bx24_sip_check = "lines"',
+                 "vars.bx24_sip_timeout = 30", "max_check_attempts = 3"):
+        assert line in services
+
+
+@pytest.mark.parametrize("portal", CHECKED, ids=[p.id for p in CHECKED])
+def test_icinga_runs_what_director_rendered(setup, portal: Portal):
+    result = setup["results"][(portal.host, portal.icinga_service)]
+    assert_icinga_result(result_fields(result), portal)
+
+
+def test_every_option_reaches_the_plugin(setup):
+    textfile = setup["node"].root / "textfile"
+    connector = setup["results"][(EVERY_OPTION, "bx24-sip")]
+    lines = setup["results"][(EVERY_OPTION, "bx24-sip-lines")]
+    plugin = str(plugin_folder_of(setup) / "check_bx24_sip")
+    assert connector["command"] == [
+        plugin, "--critical-days", "10", "--critical-minutes", "5", "--insecure",
+        "--prometheus-file", f"{textfile}/every.prom", "--timeout", "20", "--unpaid",
+        "critical", "--unreachable", "warning", "--verbose", "--warning-days", "40",
+        "--warning-minutes", "30", "--webhook-file", str(webhook_of(setup))]
+    assert lines["command"] == [
+        plugin, "--ca-file", "/etc/ssl/certs/ca-certificates.crt", "--check", "all",
+        "--line", "reg150907", "--line", "151083", "--prometheus-file",
+        f"{textfile}/bx24_sip_{EVERY_OPTION}_bx24-sip-lines.prom", "--timeout", "30",
+        "--webhook-file", str(webhook_of(setup))]
+    # 30 days paid is below --warning-days 40; the chosen lines include the failed default one
+    assert (int(connector["state"]), int(lines["state"])) == (1, 2)
+    assert connector["output"].startswith(
+        "BX24_SIP WARNING - paid until ") and "30 days left" in connector["output"]
+    assert sorted(path.name for path in textfile.iterdir()) == [
+        f"bx24_sip_{EVERY_OPTION}_bx24-sip-lines.prom", "every.prom"]
+
+
+def plugin_folder_of(setup) -> Path:
+    text = setup["node"].config.read_text()
+    found = re.search(r'const PluginContribDir = "([^"]+)"', text)
+    assert found
+    return Path(found.group(1))
+
+
+def webhook_of(setup) -> str:
+    hosts = setup["rendered"]["zones.d/master/hosts.conf"]
+    block = hosts.split(f'object Host "{EVERY_OPTION}"', 1)[1].split("}", 1)[0]
+    found = re.search(r'vars.bx24_sip_webhook_file = "([^"]+)"', block)
+    assert found, block
+    return found.group(1)
+
+
+def test_no_webhook_code_reaches_director_or_icinga(setup):
+    node: IcingaNode = setup["node"]
+    for code in setup["codes"]:
+        assert files_holding(node.root, code) == []
+        assert code not in json.dumps(setup["rendered"])
+        assert code not in setup["director"].sql("SELECT string_agg(varvalue, ' ') FROM "
+                                                  "icinga_host_var")
+
+
+HIDDEN = "/* Icinga 2 does not export DSL function bodies via API */"  # kickstart's placeholder
+
+
+def without_bodies(argument: Dict[str, Any]) -> Dict[str, Any]:
+    """An argument as kickstart imports it: Icinga's API gives no lambda bodies."""
+    copy = dict(argument)
+    if copy.get("set_if_format") == "expression":
+        copy["set_if"] = HIDDEN
+    if isinstance(copy.get("value"), dict):
+        copy["value"] = {"type": "Function", "body": HIDDEN}
+    return copy
+
+
+def conf_lambdas() -> List[str]:
+    """The bodies of the .conf's {{ }} lambdas, in file order, spaces squeezed."""
+    return [" ".join(body.split()) for body in re.findall(r"\{\{(.*?)\}\}", CONF.read_text(), re.S)]
+
+
+def basket_lambdas() -> List[str]:
+    bodies = []
+    arguments = basket("plain")["Command"]["bx24_sip"]["arguments"]
+    for name in ("--line", "--prometheus-file"):  # the .conf's order: value before set_if
+        argument = arguments[name]
+        if isinstance(argument.get("value"), dict):
+            bodies.append(argument["value"]["body"])
+        bodies.append(argument["set_if"])
+    return [" ".join(body.split()) for body in bodies]
+
+
+def test_the_basket_command_is_the_conf_command(setup):
+    """Plain: Director stored every argument of the basket. Package: every argument of the
+    basket's command is the .conf's as Icinga 2 loaded it (kickstart read it from the API); the
+    webhook-file text alone differs: Director has no env, so no bx24_sip_webhook to be an
+    alternative to."""
+    shipped = basket("plain")["Command"]["bx24_sip"]["arguments"]
+    if setup["setup"] == "plain":
+        assert setup["command"]["arguments"] == shipped
+        assert setup["command"]["object_type"] == "object"
+        return
+    assert setup["command"]["object_type"] == "external_object"  # the basket left it so
+    loaded = setup["kickstarted"]["arguments"]
+    loaded["--webhook-file"]["description"] = loaded["--webhook-file"]["description"].replace(
+        " Alternative to bx24_sip_webhook.", "")
+    assert {name: without_bodies(argument) for name, argument in shipped.items()} == loaded
+    assert basket_lambdas() == conf_lambdas()
+    assert len(conf_lambdas()) == 3
+
+
+def fields(setup_name: str) -> Dict[str, Dict[str, Any]]:
+    return {field["varname"]: field for field in basket(setup_name)["Datafield"].values()}
+
+
+def datatype(field: Dict[str, Any]) -> str:
+    return field["datatype"].rsplit("\\", 1)[1]
+
+
+@pytest.mark.parametrize("setup_name", list(SETUPS))
+def test_every_variable_of_the_command_has_a_field_and_no_other(setup_name):
+    used = set(re.findall(r"\$(bx24_sip_\w+)\$", json.dumps(
+        basket("plain")["Command"]["bx24_sip"]["arguments"])))
+    assert set(fields(setup_name)) == used
+    assert "bx24_sip_webhook" not in used  # it would do nothing: Director commands have no env
+
+
+@pytest.mark.parametrize("setup_name", list(SETUPS))
+def test_each_field_has_the_type_of_its_option(setup_name):
+    types = {name: datatype(field) for name, field in fields(setup_name).items()}
+    assert types == {
+        "bx24_sip_webhook_file": "DataTypeString", "bx24_sip_check": "DataTypeDatalist",
+        "bx24_sip_lines": "DataTypeArray", "bx24_sip_warning_days": "DataTypeNumber",
+        "bx24_sip_critical_days": "DataTypeNumber", "bx24_sip_warning_minutes": "DataTypeNumber",
+        "bx24_sip_critical_minutes": "DataTypeNumber", "bx24_sip_unpaid": "DataTypeDatalist",
+        "bx24_sip_unreachable": "DataTypeDatalist", "bx24_sip_timeout": "DataTypeNumber",
+        "bx24_sip_ca_file": "DataTypeString", "bx24_sip_insecure": "DataTypeBoolean",
+        "bx24_sip_prometheus_file": "DataTypeString", "bx24_sip_prometheus_dir": "DataTypeString",
+        "bx24_sip_verbose": "DataTypeBoolean"}
+    for name, field in fields(setup_name).items():
+        assert field["caption"] and field["description"], name
+        if types[name] == "DataTypeDatalist":
+            assert field["settings"] == {"behavior": "strict", "data_type": "string",
+                                         "datalist": name}
+
+
+def help_choices() -> Dict[str, List[str]]:
+    parser = build_parser()
+    return {f"bx24_sip_{action.dest}": list(action.choices) for action in parser._actions
+            if action.choices and action.dest in ("check", "unpaid", "unreachable")}
+
+
+@pytest.mark.parametrize("setup_name", list(SETUPS))
+def test_the_data_lists_offer_the_choices_of_help(setup_name):
+    lists = basket(setup_name)["DataList"]
+    assert sorted(lists) == LISTS
+    offered = {name: sorted(entry["entry_name"] for entry in data["entries"])
+               for name, data in lists.items()}
+    assert offered == {name: sorted(choices) for name, choices in help_choices().items()}
+    assert len(offered) == 3
+
+
+def test_the_two_baskets_share_their_fields_and_lists():
+    """Restoring one after the other must reuse, not duplicate: identical exports."""
+    assert basket("plain")["Datafield"] == basket("package")["Datafield"]
+    assert basket("plain")["DataList"] == basket("package")["DataList"]
+    plain, package = basket("plain")["ServiceTemplate"], basket("package")["ServiceTemplate"]
+    assert {name: {k: v for k, v in t.items() if k != "fields"} for name, t in plain.items()} == \
+        {name: {k: v for k, v in t.items() if k != "fields"} for name, t in package.items()}
+    assert all(t["fields"] == [] for t in plain.values())
+    command_fields = basket("plain")["Command"]["bx24_sip"]["fields"]
+    assert all(t["fields"] == command_fields for t in package.values())
+    assert [f for f in command_fields if f["is_required"] == "y"] == [
+        {"datafield_id": int(key), "is_required": "y", "var_filter": None}
+        for key, field in basket("plain")["Datafield"].items()
+        if field["varname"] == "bx24_sip_webhook_file"]
