@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -517,3 +518,75 @@ def test_the_two_baskets_share_their_fields_and_lists():
         {"datafield_id": int(key), "is_required": "y", "var_filter": None}
         for key, field in basket("plain")["Datafield"].items()
         if field["varname"] == "bx24_sip_webhook_file"]
+
+
+# ------------------------------------------------------------------ the README's commands
+
+README_HOST = "yourportal.bitrix24.com"
+README_WEBHOOK_FILE = Path("/etc/icinga2/bx24/yourportal.url")
+
+
+def readme_lines(marker: str) -> List[str]:
+    text = (REPO / "README.md").read_text()
+    block = text.split(f"<!-- {marker} -->\n", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
+    return block.split("```sh\n", 1)[1].split("\n```", 1)[0].splitlines()
+
+
+def readme_services(node: IcingaNode) -> Dict[str, dict]:
+    answer = node.api("objects/services?attrs=package&attrs=last_check_result&attrs=host_name"
+                      "&attrs=name", API_USER, API_PASSWORD)
+    return {item["attrs"]["name"]: item["attrs"] for item in answer["results"]
+            if item["attrs"]["host_name"] == README_HOST}
+
+
+def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin_dir):
+    """The README's Director lines, each as written (icingacli finds the test's Director through
+    ICINGAWEB_CONFIGDIR), then the deployed services as Icinga 2 runs them: the placeholder's
+    webhook file does not exist, so both say so. With the package installed: its block, against
+    Icinga 2 loading Debian's real `include <plugins-contrib>`; without: the plain block."""
+    require(not README_WEBHOOK_FILE.exists(), f"{README_WEBHOOK_FILE} exists here: this test "
+                                              "runs where the README's placeholder is absent")
+    setup_name = "package" if package_installed() else "plain"
+    node = IcingaNode(tmp_path / "icinga2", NODE, free_port())
+    node.make_ca()
+    node.config.write_text(node_config(node, setup_name, plugin_folder(setup_name, plugin_dir)))
+    director_db = director.Director(tmp_path / "icingaweb2", database, "director_readme")
+    director_db.cli("migration", "run")
+    lines = readme_lines(f"director-{setup_name}") + readme_lines("director-portal")
+    node.start()
+    try:
+        node.wait_for_api(API_USER, API_PASSWORD)
+        if setup_name == "plain":  # what the kickstart wizard did when Director was set up
+            director_db.kickstart(NODE, node.api_port, API_USER, API_PASSWORD)
+        else:  # the README's own `kickstart run` finds the wizard's settings
+            (director_db.root / "modules" / "director" / "kickstart.ini").write_text(
+                f'[config]\nendpoint = "{NODE}"\nhost = "127.0.0.1"\nport = "{node.api_port}"\n'
+                f'username = "{API_USER}"\npassword = "{API_PASSWORD}"\n')
+        for line in lines:
+            done = subprocess.run(["bash", "-c", line], cwd=REPO, capture_output=True, text=True,
+                                  timeout=120, env={"PATH": director.PLAIN_PATH,
+                                                    "LANG": "C.UTF-8",
+                                                    "ICINGAWEB_CONFIGDIR": str(director_db.root)})
+            assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
+        assert done.stdout.startswith("Config '") and "has been deployed" in done.stdout
+        deployed = wait_for(lambda: len(readme_services(node)) == 2 and readme_services(node),
+                            "Icinga 2 to load the deployed services")
+        assert {name: attrs["package"] for name, attrs in deployed.items()} == {
+            "bx24-sip": "director", "bx24-sip-lines": "director"}
+
+        def results():
+            for service in deployed:
+                node.force_check(README_HOST, service)
+            return wait_for(lambda: all(attrs["last_check_result"] for attrs in
+                                        readme_services(node).values()) and readme_services(node),
+                            "check results", within=20)
+        checked = results()
+    finally:
+        node.stop()
+    for name, attrs in checked.items():
+        result = attrs["last_check_result"]
+        assert (name, int(result["state"]), result["output"]) == (
+            name, 3, f"BX24_SIP UNKNOWN - cannot read --webhook-file {README_WEBHOOK_FILE}: "
+                     "No such file or directory")
+    log = (node.root / "log" / "debug.log").read_text()
+    assert "re-defined" not in log and "Config validation failed" not in log

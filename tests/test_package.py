@@ -50,6 +50,7 @@ from test_daemons import (
 PACKAGE = "monitoring-plugins-bx24-sip"
 DOC = Path("/usr/share/doc") / PACKAGE
 ZABBIX = f"/usr/share/{PACKAGE}/zabbix"
+DIRECTOR = f"/usr/share/{PACKAGE}/director"
 PLUGIN = Path("/usr/lib/nagios/plugins/check_bx24_sip")
 MODULE = Path("/usr/lib/python3/dist-packages/check_bx24_sip.py")
 ICINGA_CONF_D = Path("/etc/icinga2/conf.d")
@@ -91,9 +92,13 @@ def test_the_package_puts_every_file_where_debian_looks():
             f"{DOC}/copyright", f"{DOC}/examples/bx24_sip_services.conf",
             f"{DOC}/examples/bx24_sip_templates.cfg",
             f"{DOC}/examples/bx24_sip_example.cfg", f"{ZABBIX}/bx24_sip.conf",
-            f"{ZABBIX}/template_bx24_sip.yaml"} <= listed
+            f"{ZABBIX}/template_bx24_sip.yaml", f"{DIRECTOR}/bx24_sip.json",
+            f"{DIRECTOR}/bx24_sip_templates.json"} <= listed
     for name in ("bx24_sip.conf", "template_bx24_sip.yaml"):
         assert (Path(ZABBIX) / name).read_text() == (SCRIPT.parent / "contrib" / "zabbix" / name).read_text()
+    for name in ("bx24_sip.json", "bx24_sip_templates.json"):
+        assert (Path(DIRECTOR) / name).read_text() == (
+            SCRIPT.parent / "contrib" / "icinga2" / "director" / name).read_text()
     assert not [path for path in listed if "/conf.d/" in path]  # commands, never services
     # the plugin is a module that starts from the bytecode py3compile made at install, and the
     # plugin folder holds a launcher run by Debian's python3
