@@ -75,6 +75,7 @@ EVERY_OPTION_VARS: Dict[str, Dict[str, Any]] = {
 }
 
 NODE_CONFIG = """
+const PluginDir = "/usr/lib/nagios/plugins"
 const PluginContribDir = "{plugins}"
 include <itl>
 {command}
@@ -99,7 +100,7 @@ def command_source(setup: str) -> str:
         return ""
     if package_installed():
         assert PACKAGED.exists(), f"{PACKAGED} is missing: is the package installed?"
-        return "include <plugins-contrib>"
+        return "include <plugins>\ninclude <plugins-contrib>"  # as Debian's icinga2.conf
     return f'include "{CONF}"  /* what the package installs in plugins-contrib.d */'
 
 
@@ -321,8 +322,11 @@ def test_the_package_setup_keeps_the_packaged_command_external(setup):
         return
     command = setup["kickstarted"]
     assert command["object_type"] == "external_object"
-    # what Icinga 2 loaded, the package's command: kickstart stores the path it resolved
-    assert command["command"] == str(plugin_folder_of(setup) / "check_bx24_sip")
+    # what Icinga 2 loaded, the package's command: kickstart stores the path it resolved,
+    # relative where it lies in PluginDir (as the package's does)
+    folder = plugin_folder_of(setup)
+    assert command["command"] == ("check_bx24_sip" if folder == Path("/usr/lib/nagios/plugins")
+                                  else str(folder / "check_bx24_sip"))
     assert sorted(command["arguments"]) == sorted(basket("plain")["Command"]["bx24_sip"]["arguments"])
     assert not any('CheckCommand "bx24_sip"' in text for text in setup["rendered"].values())
 
