@@ -171,13 +171,13 @@ def check_results(node: IcingaNode) -> Dict[Tuple[str, str], dict]:
 
 
 def run_setup(setup: str, root: Path, database: Postgres, plugins: Path,
-              webhooks: Dict[str, Path]) -> Dict[str, Any]:
+              webhooks: Dict[str, Path], ca: IcingaNode) -> Dict[str, Any]:
     """Kickstart, restore twice, add portals, render, run: what each step gave."""
     timings: Dict[str, float] = {}
     started = time.monotonic()
     node = IcingaNode(root / "icinga2", NODE, free_port())
     (node.root / "textfile").mkdir()
-    node.make_ca()
+    node.share_ca(ca)
     node.config.write_text(node_config(node, setup, plugins))
     node.validate()
     director_db = director.Director(root / "icingaweb2", database, f"director_{setup}")
@@ -246,6 +246,15 @@ def database():
 
 
 @pytest.fixture(scope="module")
+def node_ca(tmp_path_factory) -> IcingaNode:
+    """One CA and certificate for every single-node Icinga 2 of this module."""
+    require(ICINGA2 is not None, f"Icinga 2 is not installed: {searched('icinga2')}")
+    node = IcingaNode(tmp_path_factory.mktemp("director-ca"), NODE, 0)
+    node.make_ca()
+    return node
+
+
+@pytest.fixture(scope="module")
 def portal_webhooks(tmp_path_factory):
     from pytest_httpserver import HTTPServer
 
@@ -275,11 +284,11 @@ def fake_portal_hosts() -> List[Tuple[str, str]]:
 
 
 @pytest.fixture(scope="module", params=list(SETUPS))
-def setup(request, tmp_path_factory, database, portal_webhooks, plugin_dir):
+def setup(request, tmp_path_factory, database, portal_webhooks, plugin_dir, node_ca):
     files, codes = portal_webhooks
     root = tmp_path_factory.mktemp(f"director-{request.param}")
     facts = run_setup(request.param, root, database,
-                      plugin_folder(request.param, plugin_dir), files)
+                      plugin_folder(request.param, plugin_dir), files, node_ca)
     facts["setup"], facts["codes"] = request.param, codes
     yield facts
 
@@ -543,7 +552,7 @@ def readme_services(node: IcingaNode) -> Dict[str, dict]:
             if item["attrs"]["host_name"] == README_HOST}
 
 
-def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin_dir):
+def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin_dir, node_ca):
     """The README's Director lines, each as written (icingacli finds the test's Director through
     ICINGAWEB_CONFIGDIR), then the deployed services as Icinga 2 runs them: the placeholder's
     webhook file does not exist, so both say so. With the package installed: its block, against
@@ -552,7 +561,7 @@ def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin
                                               "runs where the README's placeholder is absent")
     setup_name = "package" if package_installed() else "plain"
     node = IcingaNode(tmp_path / "icinga2", NODE, free_port())
-    node.make_ca()
+    node.share_ca(node_ca)
     node.config.write_text(node_config(node, setup_name, plugin_folder(setup_name, plugin_dir)))
     director_db = director.Director(tmp_path / "icingaweb2", database, "director_readme")
     director_db.cli("migration", "run")
