@@ -72,10 +72,14 @@ class Director:
     def create(self, kind: str, name: str, properties: Dict[str, Any]) -> None:
         self.cli(kind, "create", name, "--json", json.dumps(properties))
 
-    def kickstart(self, endpoint: str, port: int, user: str, password: str) -> str:
+    def store_kickstart_settings(self, endpoint: str, port: int, user: str, password: str) -> None:
+        """What Director's kickstart wizard stores; `kickstart run` reads it."""
         (self.root / "modules" / "director" / "kickstart.ini").write_text(
             f'[config]\nendpoint = "{endpoint}"\nhost = "127.0.0.1"\nport = "{port}"\n'
             f'username = "{user}"\npassword = "{password}"\n')
+
+    def kickstart(self, endpoint: str, port: int, user: str, password: str) -> str:
+        self.store_kickstart_settings(endpoint, port, user, password)
         return self.cli("kickstart", "run")
 
     def dump(self, basket: str, objects: Dict[str, list]) -> Dict[str, Any]:

@@ -267,20 +267,14 @@ def portal_webhooks(tmp_path_factory):
             continue
         code = "d" + secrets.token_hex(8)
         codes.append(code)
-        scenario = dict(fake_portal_hosts())[portal.host]
-        if scenario in fake_portal.LINE_SCENARIOS:
-            fake_portal.serve_lines(server, scenario, secret=code)
+        if portal.scenario in fake_portal.LINE_SCENARIOS:
+            fake_portal.serve_lines(server, portal.scenario, secret=code)
         else:
-            fake_portal.serve_reply(server, fake_portal.reply_for(scenario), secret=code)
+            fake_portal.serve_reply(server, fake_portal.reply_for(portal.scenario), secret=code)
         files[portal.host] = folder / f"{portal.host}.url"
         files[portal.host].write_text(fake_portal.webhook_for(server, code) + "\n")
     yield files, codes
     server.stop()
-
-
-def fake_portal_hosts() -> List[Tuple[str, str]]:
-    return [(p.host, {"ok-portal": "paid", "warning-portal": "expiring",
-                      "lines-portal": "lines-default-failed"}[p.host]) for p in CHECKED]
 
 
 @pytest.fixture(scope="module", params=list(SETUPS))
@@ -572,9 +566,7 @@ def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin
         if setup_name == "plain":  # what the kickstart wizard did when Director was set up
             director_db.kickstart(NODE, node.api_port, API_USER, API_PASSWORD)
         else:  # the README's own `kickstart run` finds the wizard's settings
-            (director_db.root / "modules" / "director" / "kickstart.ini").write_text(
-                f'[config]\nendpoint = "{NODE}"\nhost = "127.0.0.1"\nport = "{node.api_port}"\n'
-                f'username = "{API_USER}"\npassword = "{API_PASSWORD}"\n')
+            director_db.store_kickstart_settings(NODE, node.api_port, API_USER, API_PASSWORD)
         for line in lines:
             done = subprocess.run(["bash", "-c", line], cwd=REPO, capture_output=True, text=True,
                                   timeout=120, env={"PATH": director.PLAIN_PATH,
