@@ -89,6 +89,14 @@ UNREACHABLE_STATES = [([], 3, "UNKNOWN"), (["--unreachable", "warning"], 1, "WAR
                       (["--unreachable", "critical"], 2, "CRITICAL")]
 
 
+def readme_lines(marker: str) -> List[str]:
+    """The sh block between <!-- MARKER: ... --> and <!-- /MARKER --> in README.md: lines a
+    test runs as written."""
+    text = (REPO / "README.md").read_text()
+    block = text.split(f"<!-- {marker}:", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
+    return block.split("```sh\n", 1)[1].split("\n```", 1)[0].splitlines()
+
+
 def day(offset: int) -> str:
     """The ISO date `offset` days from today, as the plugin prints it."""
     return (date.today() + timedelta(days=offset)).isoformat()

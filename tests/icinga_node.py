@@ -15,11 +15,20 @@ import time
 import urllib.request
 from base64 import b64encode
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from test_daemons import ICINGA2, PLAIN_PATH, Daemon, icinga_constants, wait_for, write_command
 
-FOLDERS = ("etc/zones.d", "lib/certs", "log", "cache", "run", "spool/tmp", "spool/perfdata")
+FOLDERS = ("etc/zones.d", "lib/certs", "log", "cache", "run", "spool")
+
+# What every test node adds to its configuration: an API user for the test, a debug log, the
+# checker and the external command pipe the tests force checks through.
+TEST_OBJECTS = """
+object ApiUser "{user}" {{ password = "{password}"; permissions = [ "*" ] }}
+object CheckerComponent "checker" {{ }}
+object FileLogger "debug" {{ path = "{root}/log/debug.log"; severity = "debug" }}
+object ExternalCommandListener "bx24-test-command" {{ command_path = "{root}/run/icinga2.cmd" }}
+"""
 
 
 class IcingaNode:
@@ -32,6 +41,9 @@ class IcingaNode:
         self.config = root / "etc" / "icinga2.conf"
         self.certs = root / "lib" / "certs"
         self.daemon: Optional[Daemon] = None
+
+    def test_objects(self, user: str, password: str) -> str:
+        return TEST_OBJECTS.format(user=user, password=password, root=self.root)
 
     @property
     def constants(self) -> List[str]:
@@ -117,6 +129,22 @@ class IcingaNode:
                 f"{user}:{password}".encode()).decode()})
         with urllib.request.urlopen(request, context=context, timeout=10) as answer:
             return json.load(answer)
+
+    def services(self, user: str, password: str, *attrs: str) -> Dict[Tuple[str, str], dict]:
+        """(host, service) -> the asked attributes of every service, as the API shows them."""
+        query = "&".join(f"attrs={name}" for name in ("host_name", "name", *attrs))
+        answer = self.api(f"objects/services?{query}", user, password)
+        return {(item["attrs"]["host_name"], item["attrs"]["name"]): item["attrs"]
+                for item in answer["results"]}
+
+    def plugin_results(self, user: str, password: str,
+                       wanted: Iterable[Tuple[str, str]]) -> Dict[Tuple[str, str], dict]:
+        """The last check result of every wanted service once each has one from the plugin
+        (not, say, "Remote Icinga instance is not connected"); else {} (wait_for retries)."""
+        found = {key: attrs["last_check_result"] for key, attrs in
+                 self.services(user, password, "last_check_result").items()
+                 if (attrs["last_check_result"] or {}).get("output", "").startswith("BX24_SIP")}
+        return found if set(wanted) <= found.keys() else {}
 
     def wait_for_api(self, user: str, password: str) -> Dict[str, Any]:
         def status():

@@ -16,7 +16,8 @@ from typing import List
 
 
 def free_port() -> int:
-    """A free port in 1024-32767, the range Zabbix accepts for ListenPort (not 10050/10051)."""
+    """A free port in 20000-32767: any program may take it, Zabbix too (its ListenPort must be
+    1024-32767), and it is never a well-known one."""
     import random
 
     while True:
@@ -33,17 +34,12 @@ def as_user(user: str) -> List[str]:
     return ["runuser", "-u", user, "--"]
 
 
-def private_folder(owner: str = "root", purpose: str = "zabbix") -> Path:
+def private_folder(owner: str, purpose: str) -> Path:
     """A folder in /tmp that `owner` can use (pytest's own tmp folders are root's alone)."""
     folder = Path(tempfile.mkdtemp(prefix=f"bx24-{purpose}-"))
     folder.chmod(0o755)
     os.chown(folder, pwd.getpwnam(owner).pw_uid, grp.getgrnam(owner).gr_gid)
     return folder
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 class Postgres:

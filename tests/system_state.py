@@ -21,6 +21,7 @@ import pytest
 
 WATCHED = ("/etc", "/var/lib")
 STOCK_VARIABLE = "BX24_TEST_STOCK"
+PACKAGE_VARIABLE = "BX24_TEST_PACKAGE"
 
 # state folders that a daemon already running on this host rewrites by itself: not ours to judge
 DAEMON_STATE = {"nagios4": "/var/lib/nagios4", "icinga2": "/var/lib/icinga2",
@@ -34,6 +35,11 @@ Entry = Tuple[str, int, int, int, int, int, str]
 
 def stock_tests_asked() -> bool:
     return os.environ.get(STOCK_VARIABLE) == "yes"
+
+
+def package_tests_asked() -> bool:
+    """CI built and installed the Debian package and asks the tests to use it."""
+    return os.environ.get(PACKAGE_VARIABLE) == "installed"
 
 
 def require_stock(what: str) -> None:

@@ -19,21 +19,21 @@ read from its API. Everything lives in temporary folders and a private PostgreSQ
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 import director
 import fake_portal
 import pytest
-from conftest import REPORT
+from conftest import REPORT, readme_lines
 from icinga_node import IcingaNode, result_fields
 from private_postgres import Postgres, private_folder
+from system_state import package_tests_asked
 from test_daemons import (
     ICINGA2,
     ICINGA_LINES,
@@ -83,37 +83,28 @@ object Endpoint "{name}" {{ host = "127.0.0.1"; port = {port} }}  /* kickstart c
 object Zone "master" {{ endpoints = [ "{name}" ] }}
 object Zone "director-global" {{ global = true }}
 object ApiListener "api" {{ bind_host = "127.0.0.1"; bind_port = {port} }}
-object ApiUser "{user}" {{ password = "{password}"; permissions = [ "*" ] }}
-object CheckerComponent "checker" {{ }}
-object FileLogger "debug" {{ path = "{root}/log/debug.log"; severity = "debug" }}
-object ExternalCommandListener "bx24-test-command" {{ command_path = "{root}/run/icinga2.cmd" }}
 """
-
-
-def package_installed() -> bool:
-    return os.environ.get("BX24_TEST_PACKAGE") == "installed"
 
 
 def command_source(setup: str) -> str:
     """Where the package setup's Icinga 2 gets the CheckCommand (the plain one: from Director)."""
     if setup == "plain":
         return ""
-    if package_installed():
+    if package_tests_asked():
         assert PACKAGED.exists(), f"{PACKAGED} is missing: is the package installed?"
         return "include <plugins>\ninclude <plugins-contrib>"  # as Debian's icinga2.conf
     return f'include "{CONF}"  /* what the package installs in plugins-contrib.d */'
 
 
 def plugin_folder(setup: str, copy: Path) -> Path:
-    if setup == "package" and package_installed():
+    if setup == "package" and package_tests_asked():
         return Path("/usr/lib/nagios/plugins")  # the package's launcher
     return copy
 
 
 def node_config(node: IcingaNode, setup: str, plugins: Path) -> str:
-    return NODE_CONFIG.format(plugins=plugins, command=command_source(setup),
-                              name=NODE, port=node.api_port, user=API_USER,
-                              password=API_PASSWORD, root=node.root)
+    return NODE_CONFIG.format(plugins=plugins, command=command_source(setup), name=NODE,
+                              port=node.api_port) + node.test_objects(API_USER, API_PASSWORD)
 
 
 def counts(director_db: director.Director) -> Dict[str, int]:
@@ -156,18 +147,9 @@ def install_rendered(files: Dict[str, str], node: IcingaNode) -> None:
         target.write_text(content)
 
 
-def check_results(node: IcingaNode) -> Dict[Tuple[str, str], dict]:
-    answer = node.api("objects/services?attrs=last_check_result&attrs=host_name&attrs=name",
-                      API_USER, API_PASSWORD)
-    found = {}
-    for item in answer["results"]:
-        attrs = item["attrs"]
-        result = attrs["last_check_result"]
-        if result and result["output"].startswith("BX24_SIP"):
-            found[(attrs["host_name"], attrs["name"])] = result
-    wanted = {(p.host, p.icinga_service) for p in CHECKED}
-    wanted |= {(EVERY_OPTION, service) for service in EVERY_OPTION_VARS}
-    return found if wanted <= found.keys() else {}
+# every service the setups check: the portals' and the every-option host's
+WANTED = [(p.host, p.icinga_service) for p in CHECKED] + [
+    (EVERY_OPTION, service) for service in EVERY_OPTION_VARS]
 
 
 def run_setup(setup: str, root: Path, database: Postgres, plugins: Path,
@@ -181,7 +163,8 @@ def run_setup(setup: str, root: Path, database: Postgres, plugins: Path,
     node.config.write_text(node_config(node, setup, plugins))
     node.validate()
     director_db = director.Director(root / "icingaweb2", database, f"director_{setup}")
-    facts: Dict[str, Any] = {"node": node, "director": director_db}
+    facts: Dict[str, Any] = {"node": node, "director": director_db, "plugins": plugins,
+                             "webhooks": webhooks}
     director_db.cli("migration", "run")
     facts["pending"] = director_db.run("migration", "pending").returncode
     timings["database migrated"] = time.monotonic() - started
@@ -212,12 +195,10 @@ def run_setup(setup: str, root: Path, database: Postgres, plugins: Path,
     try:
         node.wait_for_api(API_USER, API_PASSWORD)
 
-        def forced():
-            for host, service in {(p.host, p.icinga_service) for p in CHECKED} | {
-                    (EVERY_OPTION, s) for s in EVERY_OPTION_VARS}:
-                node.force_check(host, service)
-            return wait_for(lambda: check_results(node), "check results", within=60)
-        facts["results"] = forced()
+        for host, service in WANTED:
+            node.force_check(host, service)
+        facts["results"] = wait_for(lambda: node.plugin_results(API_USER, API_PASSWORD, WANTED),
+                                    "check results", within=60)
     finally:
         node.stop()
     timings["checked"] = time.monotonic() - started
@@ -327,7 +308,7 @@ def test_the_package_setup_keeps_the_packaged_command_external(setup):
     assert command["object_type"] == "external_object"
     # what Icinga 2 loaded, the package's command: kickstart stores the path it resolved,
     # relative where it lies in PluginDir (as the package's does)
-    folder = plugin_folder_of(setup)
+    folder = setup["plugins"]
     assert command["command"] == ("check_bx24_sip" if folder == Path("/usr/lib/nagios/plugins")
                                   else str(folder / "check_bx24_sip"))
     assert sorted(command["arguments"]) == sorted(basket("plain")["Command"]["bx24_sip"]["arguments"])
@@ -369,38 +350,24 @@ def test_every_option_reaches_the_plugin(setup):
     textfile = setup["node"].root / "textfile"
     connector = setup["results"][(EVERY_OPTION, "bx24-sip")]
     lines = setup["results"][(EVERY_OPTION, "bx24-sip-lines")]
-    plugin = str(plugin_folder_of(setup) / "check_bx24_sip")
+    plugin = str(setup["plugins"] / "check_bx24_sip")
+    webhook = str(setup["webhooks"]["lines-portal"])  # the every-option host's too
     assert connector["command"] == [
         plugin, "--critical-days", "10", "--critical-minutes", "5", "--insecure",
         "--prometheus-file", f"{textfile}/every.prom", "--timeout", "20", "--unpaid",
         "critical", "--unreachable", "warning", "--verbose", "--warning-days", "40",
-        "--warning-minutes", "30", "--webhook-file", str(webhook_of(setup))]
+        "--warning-minutes", "30", "--webhook-file", webhook]
     assert lines["command"] == [
         plugin, "--ca-file", "/etc/ssl/certs/ca-certificates.crt", "--check", "all",
         "--line", "reg150907", "--line", "151083", "--prometheus-file",
         f"{textfile}/bx24_sip_{EVERY_OPTION}_bx24-sip-lines.prom", "--timeout", "30",
-        "--webhook-file", str(webhook_of(setup))]
+        "--webhook-file", webhook]
     # 30 days paid is below --warning-days 40; the chosen lines include the failed default one
     assert (int(connector["state"]), int(lines["state"])) == (1, 2)
     assert connector["output"].startswith(
         "BX24_SIP WARNING - paid until ") and "30 days left" in connector["output"]
     assert sorted(path.name for path in textfile.iterdir()) == [
         f"bx24_sip_{EVERY_OPTION}_bx24-sip-lines.prom", "every.prom"]
-
-
-def plugin_folder_of(setup) -> Path:
-    text = setup["node"].config.read_text()
-    found = re.search(r'const PluginContribDir = "([^"]+)"', text)
-    assert found
-    return Path(found.group(1))
-
-
-def webhook_of(setup) -> str:
-    hosts = setup["rendered"]["zones.d/master/hosts.conf"]
-    block = hosts.split(f'object Host "{EVERY_OPTION}"', 1)[1].split("}", 1)[0]
-    found = re.search(r'vars.bx24_sip_webhook_file = "([^"]+)"', block)
-    assert found, block
-    return found.group(1)
 
 
 def test_no_webhook_code_reaches_director_or_icinga(setup):
@@ -531,19 +498,7 @@ def test_the_two_baskets_share_their_fields_and_lists():
 
 README_HOST = "yourportal.bitrix24.com"
 README_WEBHOOK_FILE = Path("/etc/icinga2/bx24/yourportal.url")
-
-
-def readme_lines(marker: str) -> List[str]:
-    text = (REPO / "README.md").read_text()
-    block = text.split(f"<!-- {marker} -->\n", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
-    return block.split("```sh\n", 1)[1].split("\n```", 1)[0].splitlines()
-
-
-def readme_services(node: IcingaNode) -> Dict[str, dict]:
-    answer = node.api("objects/services?attrs=package&attrs=last_check_result&attrs=host_name"
-                      "&attrs=name", API_USER, API_PASSWORD)
-    return {item["attrs"]["name"]: item["attrs"] for item in answer["results"]
-            if item["attrs"]["host_name"] == README_HOST}
+README_SERVICES = [(README_HOST, "bx24-sip"), (README_HOST, "bx24-sip-lines")]
 
 
 def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin_dir, node_ca):
@@ -553,7 +508,7 @@ def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin
     Icinga 2 loading Debian's real `include <plugins-contrib>`; without: the plain block."""
     require(not README_WEBHOOK_FILE.exists(), f"{README_WEBHOOK_FILE} exists here: this test "
                                               "runs where the README's placeholder is absent")
-    setup_name = "package" if package_installed() else "plain"
+    setup_name = "package" if package_tests_asked() else "plain"
     node = IcingaNode(tmp_path / "icinga2", NODE, free_port())
     node.share_ca(node_ca)
     node.config.write_text(node_config(node, setup_name, plugin_folder(setup_name, plugin_dir)))
@@ -574,24 +529,19 @@ def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin
                                                     "ICINGAWEB_CONFIGDIR": str(director_db.root)})
             assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
         assert done.stdout.startswith("Config '") and "has been deployed" in done.stdout
-        deployed = wait_for(lambda: len(readme_services(node)) == 2 and readme_services(node),
+        deployed = wait_for(lambda: node.services(API_USER, API_PASSWORD, "package"),
                             "Icinga 2 to load the deployed services")
-        assert {name: attrs["package"] for name, attrs in deployed.items()} == {
-            "bx24-sip": "director", "bx24-sip-lines": "director"}
-
-        def results():
-            for service in deployed:
-                node.force_check(README_HOST, service)
-            return wait_for(lambda: all(attrs["last_check_result"] for attrs in
-                                        readme_services(node).values()) and readme_services(node),
-                            "check results", within=20)
-        checked = results()
+        assert {key: attrs["package"] for key, attrs in deployed.items()} == {
+            key: "director" for key in README_SERVICES}
+        for host, service in README_SERVICES:
+            node.force_check(host, service)
+        checked = wait_for(lambda: node.plugin_results(API_USER, API_PASSWORD, README_SERVICES),
+                           "check results", within=20)
     finally:
         node.stop()
-    for name, attrs in checked.items():
-        result = attrs["last_check_result"]
-        assert (name, int(result["state"]), result["output"]) == (
-            name, 3, f"BX24_SIP UNKNOWN - cannot read --webhook-file {README_WEBHOOK_FILE}: "
-                     "No such file or directory")
+    for key, result in checked.items():
+        assert (key, int(result["state"]), result["output"]) == (
+            key, 3, f"BX24_SIP UNKNOWN - cannot read --webhook-file {README_WEBHOOK_FILE}: "
+                    "No such file or directory")
     log = (node.root / "log" / "debug.log").read_text()
     assert "re-defined" not in log and "Config validation failed" not in log

@@ -19,7 +19,7 @@ from typing import Dict, List
 
 import fake_portal
 import pytest
-from conftest import REPORT
+from conftest import REPORT, readme_lines
 from icinga_node import IcingaNode, result_fields
 from test_daemons import (
     ICINGA2,
@@ -42,6 +42,7 @@ README_WEBHOOK_FILE = "/etc/icinga2/bx24/yourportal.url"
 API_USER, API_PASSWORD = "bx24-test", secrets.token_hex(12)
 # one portal with both services: the connector OK, the default line failed (CRITICAL)
 CHECKED = [portal for portal in PORTALS if portal.host == "lines-portal"]
+WANTED = [(portal.host, portal.icinga_service) for portal in CHECKED]
 
 NODE_CONFIG = """
 const PluginContribDir = "{plugins}"
@@ -56,13 +57,6 @@ object ApiListener "api" {{
   accept_config = {agent}
   accept_commands = {agent}
 }}
-object CheckerComponent "checker" {{ }}
-object FileLogger "debug" {{ path = "{root}/log/debug.log"; severity = "debug" }}
-"""
-
-MASTER_EXTRAS = """
-object ApiUser "{user}" {{ password = "{password}"; permissions = [ "*" ] }}
-object ExternalCommandListener "bx24-test-command" {{ command_path = "{root}/run/icinga2.cmd" }}
 """
 
 
@@ -71,12 +65,6 @@ def readme_config(title: str) -> str:
     found = re.search(r"^```\n(/\* " + re.escape(title) + r" \*/\n.*?)^```", README,
                       re.S | re.M)
     assert found, f"the README has no block /* {title} */"
-    return found.group(1)
-
-
-def readme_shell_block(first_line: str) -> str:
-    found = re.search(r"^```sh\n(" + re.escape(first_line) + r"\n.*?)^```", README, re.S | re.M)
-    assert found, f"the README has no sh block starting {first_line!r}"
     return found.group(1)
 
 
@@ -89,23 +77,9 @@ def replaced(text: str, replacements: Dict[str, str]) -> str:
 
 
 def node_config(node: IcingaNode, plugins: Path, salt: str, agent: bool) -> str:
-    return NODE_CONFIG.format(plugins=plugins, salt=salt, port=node.api_port, root=node.root,
-                              agent="true" if agent else "false")
-
-
-def service_results(master: IcingaNode) -> Dict[tuple, dict]:
-    """(host, service) -> the last check result as the master's API shows it, once every
-    checked service has one from the plugin."""
-    answer = master.api("objects/services?attrs=last_check_result&attrs=host_name&attrs=name",
-                        API_USER, API_PASSWORD)
-    found = {}
-    for item in answer["results"]:
-        attrs = item["attrs"]
-        result = attrs["last_check_result"]
-        if result and result["output"].startswith("BX24_SIP"):
-            found[(attrs["host_name"], attrs["name"])] = result
-    wanted = {(portal.host, portal.icinga_service) for portal in CHECKED}
-    return found if wanted <= found.keys() else {}
+    return NODE_CONFIG.format(plugins=plugins, salt=salt, port=node.api_port,
+                              agent="true" if agent else "false") + node.test_objects(
+                                  API_USER, API_PASSWORD)
 
 
 def agent_connected(master: IcingaNode) -> bool:
@@ -139,16 +113,13 @@ def cluster(tmp_path_factory, plugin_dir):
         master.make_ca()
         etc = str(master.root / "etc")
         (master.root / "etc" / "zones.conf").write_text(readme_config("master: /etc/icinga2/zones.conf"))
-        subprocess.run(["bash", "-euc", replaced(readme_shell_block(
-            "mkdir -p /etc/icinga2/zones.d/global-templates /etc/icinga2/zones.d/master"),
-            {"/etc/icinga2": etc})], cwd=REPO, check=True)
+        subprocess.run(["bash", "-euc", replaced("\n".join(readme_lines("distributed-master")),
+                                                 {"/etc/icinga2": etc})], cwd=REPO, check=True)
         host = replaced(readme_config("master: /etc/icinga2/zones.d/master/bx24_portals.conf"),
                         {f'"{README_HOST}"': '"lines-portal"',
                          README_WEBHOOK_FILE: str(webhook_file)})
         (master.root / "etc" / "zones.d" / "master" / "bx24_portals.conf").write_text(host)
-        master.config.write_text(node_config(master, empty_plugins, salt, agent=False)
-                                 + MASTER_EXTRAS.format(user=API_USER, password=API_PASSWORD,
-                                                        root=master.root))
+        master.config.write_text(node_config(master, empty_plugins, salt, agent=False))
         validation = master.validate()
         master.start()
         master.wait_for_api(API_USER, API_PASSWORD)
@@ -172,7 +143,8 @@ def cluster(tmp_path_factory, plugin_dir):
         def checked():
             for portal in CHECKED:
                 master.force_check(portal.host, portal.icinga_service)
-            return wait_for(lambda: service_results(master), "results", within=4)
+            return wait_for(lambda: master.plugin_results(API_USER, API_PASSWORD, WANTED),
+                            "results", within=4)
         results = wait_for(try_again(checked), "the master to show the agent's results", 90)
         timings["checked"] = time.monotonic() - started
     finally:

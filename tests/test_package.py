@@ -24,8 +24,8 @@ from typing import Dict
 
 import fake_portal
 import pytest
-from conftest import REPORT, SCRIPT, assert_output, day, run_plugin
-from system_state import restored
+from conftest import REPORT, SCRIPT, assert_output, day, readme_lines, run_plugin
+from system_state import package_tests_asked, restored
 from test_daemons import (
     HOSTS,
     NAGIOS,
@@ -67,7 +67,7 @@ def package_installed() -> bool:
 @pytest.fixture(autouse=True, scope="module")
 def installed():
     """Only where asked: these tests run Debian's own Icinga 2 and Nagios 4 configuration."""
-    if os.environ.get("BX24_TEST_PACKAGE") != "installed":
+    if not package_tests_asked():
         pytest.skip(f"the package tests run Debian's own Icinga 2 and Nagios 4 configuration; "
                     f"they run only where BX24_TEST_PACKAGE=installed asks for it (.ci/run "
                     f"builds and installs {PACKAGE}, then does)")
@@ -309,12 +309,6 @@ def test_stock_nagios_runs_the_packaged_plugin(stock_nagios, portal):
 
 
 # --------------------------------------------------------------------------- Zabbix
-
-
-def readme_lines(marker: str) -> list:
-    text = (SCRIPT.parent / "README.md").read_text()
-    block = text.split(f"<!-- {marker}:", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
-    return [line for line in block.split("```sh\n", 1)[1].split("\n```", 1)[0].splitlines()]
 
 
 def test_the_readmes_zabbix_agent_steps_run_as_written():

@@ -108,7 +108,7 @@ def agent_file(plugin: str, webhook_dir: str, root: Path) -> Path:
 def zabbix_setup(httpserver_module):
     """The plugin, the webhook folder (root:zabbix 0750, files 0640) and the fake portals."""
     require_zabbix()
-    root = private_postgres.private_folder("zabbix")
+    root = private_postgres.private_folder("zabbix", "zabbix")
     configured = os.environ.get("BX24_PLUGIN_DIR")
     if configured:
         plugin = str(Path(configured) / "check_bx24_sip")
@@ -220,8 +220,8 @@ class Zabbix:
 
     def __init__(self, setup):
         started = time.monotonic()
-        self.root = private_postgres.private_folder("zabbix")
-        self.database_root = private_postgres.private_folder("postgres")
+        self.root = private_postgres.private_folder("zabbix", "zabbix")
+        self.database_root = private_postgres.private_folder("postgres", "zabbix")
         self.database: Optional[private_postgres.Postgres] = None
         self.server: Optional[zabbix_stack.Server] = None
         self.frontend: Optional[zabbix_stack.Frontend] = None

@@ -9,12 +9,13 @@ import glob
 import json
 import os
 import shutil
+import socket
 import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any, List, Optional
 
-from private_postgres import Postgres, as_user, free_port, listening
+from private_postgres import Postgres, as_user, free_port
 from test_daemons import Daemon, wait_for
 
 PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -34,6 +35,11 @@ def missing_parts() -> List[str]:
     if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
         missing.append("/usr/lib/postgresql/*/bin/initdb")
     return missing
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def load_zabbix_schema(database: Postgres) -> None:
