@@ -7,6 +7,7 @@ writes crash reports into /var/log/icinga2/crash).
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import ssl
@@ -15,7 +16,7 @@ import time
 import urllib.request
 from base64 import b64encode
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from test_daemons import ICINGA2, PLAIN_PATH, Daemon, icinga_constants, wait_for, write_command
 
@@ -146,15 +147,21 @@ class IcingaNode:
                  if (attrs["last_check_result"] or {}).get("output", "").startswith("BX24_SIP")}
         return found if set(wanted) <= found.keys() else {}
 
-    def wait_for_api(self, user: str, password: str) -> Dict[str, Any]:
-        def status():
+    def poll(self, probe: Callable[[], Any], what: str, within: float = 60) -> Any:
+        """wait_for(probe) while the daemon may be (re)starting, after a deploy or a zone sync:
+        a refused or dropped API connection only means "not yet"; an exited daemon fails."""
+        def attempt():
             assert self.daemon is not None
             self.daemon.assert_running()
             try:
-                return self.api("status/ApiListener", user, password)
-            except OSError:
+                return probe()
+            except (OSError, http.client.HTTPException):
                 return None
-        return wait_for(status, f"the API of {self.name} on port {self.api_port}", within=30)
+        return wait_for(attempt, what, within=within)
+
+    def wait_for_api(self, user: str, password: str) -> Dict[str, Any]:
+        return self.poll(lambda: self.api("status/ApiListener", user, password),
+                         f"the API of {self.name} on port {self.api_port}", within=30)
 
 
 def result_fields(result: dict) -> Dict[str, str]:

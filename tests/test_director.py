@@ -46,7 +46,6 @@ from test_daemons import (
     require,
     require_system_python,
     searched,
-    wait_for,
 )
 from test_failures import free_port
 
@@ -197,8 +196,8 @@ def run_setup(setup: str, root: Path, database: Postgres, plugins: Path,
 
         for host, service in WANTED:
             node.force_check(host, service)
-        facts["results"] = wait_for(lambda: node.plugin_results(API_USER, API_PASSWORD, WANTED),
-                                    "check results", within=60)
+        facts["results"] = node.poll(lambda: node.plugin_results(API_USER, API_PASSWORD, WANTED),
+                                     "check results")
     finally:
         node.stop()
     timings["checked"] = time.monotonic() - started
@@ -529,14 +528,14 @@ def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin
                                                     "ICINGAWEB_CONFIGDIR": str(director_db.root)})
             assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
         assert done.stdout.startswith("Config '") and "has been deployed" in done.stdout
-        deployed = wait_for(lambda: node.services(API_USER, API_PASSWORD, "package"),
-                            "Icinga 2 to load the deployed services")
+        deployed = node.poll(lambda: node.services(API_USER, API_PASSWORD, "package"),
+                             "Icinga 2 to load the deployed services")
         assert {key: attrs["package"] for key, attrs in deployed.items()} == {
             key: "director" for key in README_SERVICES}
         for host, service in README_SERVICES:
             node.force_check(host, service)
-        checked = wait_for(lambda: node.plugin_results(API_USER, API_PASSWORD, README_SERVICES),
-                           "check results", within=20)
+        checked = node.poll(lambda: node.plugin_results(API_USER, API_PASSWORD, README_SERVICES),
+                            "check results", within=20)
     finally:
         node.stop()
     for key, result in checked.items():

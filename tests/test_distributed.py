@@ -134,7 +134,7 @@ def cluster(tmp_path_factory, plugin_dir):
         agent.validate()
         agent.start()
         timings["agent signed and up"] = time.monotonic() - started
-        wait_for(lambda: agent_connected(master), "the agent to connect to the master")
+        master.poll(lambda: agent_connected(master), "the agent to connect to the master")
         synced = agent.root / "lib" / "api" / "zones" / "global-templates"
         wait_for(lambda: list(synced.rglob("check_bx24_sip.conf")),
                  "the master to send the global zone to the agent")
@@ -143,8 +143,8 @@ def cluster(tmp_path_factory, plugin_dir):
         def checked():
             for portal in CHECKED:
                 master.force_check(portal.host, portal.icinga_service)
-            return wait_for(lambda: master.plugin_results(API_USER, API_PASSWORD, WANTED),
-                            "results", within=4)
+            return master.poll(lambda: master.plugin_results(API_USER, API_PASSWORD, WANTED),
+                               "results", within=4)
         results = wait_for(try_again(checked), "the master to show the agent's results", 90)
         timings["checked"] = time.monotonic() - started
     finally:
