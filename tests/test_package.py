@@ -92,9 +92,10 @@ def test_the_package_puts_every_file_where_debian_looks():
             f"{DOC}/copyright", f"{DOC}/examples/bx24_sip_services.conf",
             f"{DOC}/examples/bx24_sip_templates.cfg",
             f"{DOC}/examples/bx24_sip_example.cfg", f"{ZABBIX}/bx24_sip.conf",
-            f"{ZABBIX}/template_bx24_sip.yaml", f"{DIRECTOR}/bx24_sip.json",
+            f"{ZABBIX}/template_bx24_sip.yaml", f"{ZABBIX}/template_bx24_sip_7.0.yaml",
+            f"{DIRECTOR}/bx24_sip.json",
             f"{DIRECTOR}/bx24_sip_templates.json"} <= listed
-    for name in ("bx24_sip.conf", "template_bx24_sip.yaml"):
+    for name in ("bx24_sip.conf", "template_bx24_sip.yaml", "template_bx24_sip_7.0.yaml"):
         assert (Path(ZABBIX) / name).read_text() == (SCRIPT.parent / "contrib" / "zabbix" / name).read_text()
     for name in ("bx24_sip.json", "bx24_sip_templates.json"):
         assert (Path(DIRECTOR) / name).read_text() == (

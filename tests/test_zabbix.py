@@ -1,10 +1,11 @@
-"""Zabbix 6.0 (Debian 12's packages) runs the shipped agent file and template for real.
+"""Zabbix runs the shipped agent file and templates for real: 6.0 (Debian 12's packages) with
+contrib/zabbix/template_bx24_sip.yaml, 7.0 (Debian 13's) with template_bx24_sip_7.0.yaml.
 
 Both agents answer `zabbix_get` through contrib/zabbix/bx24_sip.conf; a Zabbix server with its
-PostgreSQL database and the frontend's API imports contrib/zabbix/template_bx24_sip.yaml, links
-it to one host per fake-portal scenario, checks them, and the tests read the discovered lines,
-the item values and the problems back through the API. Every part is private (tests/
-zabbix_stack.py). The plugin is the file copied alone into a plugin folder, as for the other
+PostgreSQL database and the frontend's API imports the template of its version, links it to one
+host per fake-portal scenario (and one host monitored through a proxy), checks them, and the
+tests read the discovered lines, the item values and the problems back through the API. Every
+part is private (tests/zabbix_stack.py). The plugin is the file copied alone into a plugin folder, as for the other
 daemons; with BX24_TEST_STOCK=yes (CI) the agent file is used exactly as shipped, with the
 webhook folder /etc/zabbix/bx24 created for the run and removed after it.
 """
@@ -18,7 +19,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import fake_portal
 import private_postgres
@@ -30,7 +31,9 @@ from test_daemons import install_plugin_copy, is_plugin_copy, require, require_s
 
 REPO = SCRIPT.parent
 SHIPPED = REPO / "contrib" / "zabbix" / "bx24_sip.conf"
-TEMPLATE = REPO / "contrib" / "zabbix" / "template_bx24_sip.yaml"
+# the template for each server version, as the README tells which file goes with which server
+TEMPLATES = {(6, 0): REPO / "contrib" / "zabbix" / "template_bx24_sip.yaml",
+             (7, 0): REPO / "contrib" / "zabbix" / "template_bx24_sip_7.0.yaml"}
 PLUGIN = "/usr/lib/nagios/plugins/check_bx24_sip"
 WEBHOOK_DIR = "/etc/zabbix/bx24"
 NAME = "Bitrix24 SIP by Zabbix agent"
@@ -47,12 +50,42 @@ PORTALS = {
 }
 
 
+def version_text() -> str:
+    return ".".join(map(str, zabbix_stack.version()))
+
+
+def template() -> Path:
+    """The template file the README names for this server's version."""
+    return TEMPLATES[zabbix_stack.version()]
+
+
+def monitored_by(proxy: Optional[str]) -> Dict[str, object]:
+    """host.create's fields for a host polled by `proxy` (none: by the server)."""
+    if proxy is None:
+        return {}
+    if zabbix_stack.version() >= (7, 0):
+        return {"monitored_by": 1, "proxyid": proxy}
+    return {"proxy_hostid": proxy}
+
+
+def lines_filled(api, hostids: Iterable[str]) -> bool:
+    """Every host has an item set for each line of its last lines value, and every one of
+    those items has a value: the discovery ran, and a check after it filled the items."""
+    for master in api.masters(hostids):
+        if ",lines" in master["key_"]:
+            listed = json.loads(master["lastvalue"] or "{}").get("lines") or []
+            found = discovered_lines(api, master["hostid"])
+            if sorted(found) != sorted(line["id"] for line in listed) or any(
+                    value is None for line in found.values() for value in line.values()):
+                return False
+    return True
+
+
 def require_zabbix() -> None:
     missing = zabbix_stack.missing_parts()
-    require(not missing, f"Zabbix 6.0 is not installed: no {', '.join(missing)} (apt install "
+    require(not missing, f"Zabbix is not installed: no {', '.join(missing)} (apt install "
                          "zabbix-server-pgsql zabbix-frontend-php zabbix-agent zabbix-agent2 "
-                         "postgresql php8.2-cli php8.2-pgsql php8.2-bcmath php8.2-gd "
-                         "php8.2-mbstring php8.2-xml)")
+                         "postgresql php-cli php-pgsql php-bcmath php-gd php-mbstring php-xml)")
     require(os.geteuid() == 0, "the Zabbix tests start daemons as the zabbix and postgres users: "
                                "run them as root")
     require_system_python()
@@ -72,16 +105,19 @@ class Portals:
         self.server = server
         self.folder = folder
         self.codes: Dict[str, str] = {}
-        self.scenarios = dict(PORTALS)
-        for host in PORTALS:
-            self.codes[host] = "z" + os.urandom(8).hex()
+        self.scenarios: Dict[str, tuple] = {}
+        for host, scenario in PORTALS.items():
+            self.add(host, *scenario)
+
+    def add(self, host: str, connector: str, lines: str) -> None:
+        """A portal of its own: its webhook file (0640 root:zabbix) and its answers."""
+        self.codes[host] = "z" + os.urandom(8).hex()
+        self.scenarios[host] = (connector, lines)
         self.serve_all()
-        gid = grp.getgrnam("zabbix").gr_gid
-        for host, code in self.codes.items():
-            path = folder / f"{host}.url"
-            path.write_text(fake_portal.webhook_for(server, code) + "\n")
-            path.chmod(0o640)
-            os.chown(path, 0, gid)
+        path = self.folder / f"{host}.url"
+        path.write_text(fake_portal.webhook_for(self.server, self.codes[host]) + "\n")
+        path.chmod(0o640)
+        os.chown(path, 0, grp.getgrnam("zabbix").gr_gid)
 
     def serve_all(self) -> None:
         self.server.clear()
@@ -161,6 +197,17 @@ def test_the_agent_returns_the_plugins_json(agent, zabbix_setup):
         2, ["CRITICAL", "OK", "OK"])
 
 
+def test_the_plugins_timeout_is_the_keys_eighth_parameter(agent):
+    """Empty (the 6.0 template) keeps the agent file's 25 s; the 7.0 template passes
+    {$BX24.TIMEOUT}."""
+    assert json.loads(agent.get("bx24.sip[expiring-portal,connector]"))["thresholds"][
+        "timeout_seconds"] == 25.0
+    value = json.loads(agent.get("bx24.sip[expiring-portal,connector,,,,,,55]"))
+    assert (value["state"], value["thresholds"]["timeout_seconds"]) == ("WARNING", 55.0)
+    lines = json.loads(agent.get("bx24.sip[line-failed-portal,lines,,,,,,7]"))
+    assert (lines["state"], lines["thresholds"]["timeout_seconds"]) == ("CRITICAL", 7.0)
+
+
 def test_the_thresholds_come_from_the_key(agent):
     value = json.loads(agent.get("bx24.sip[expiring-portal,connector,4,2,,,critical]"))
     assert (value["state"], value["summary"]) == ("OK", f"paid until {day(5)} (5 days left)")
@@ -205,7 +252,6 @@ def test_the_agents_log_no_secret(agent, zabbix_setup):
 
 
 IMPORT_RULES = {
-    "groups": {"createMissing": True},
     "templates": {"createMissing": True, "updateExisting": True},
     "items": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
     "triggers": {"createMissing": True, "updateExisting": True, "deleteMissing": True},
@@ -226,6 +272,7 @@ class Zabbix:
         self.server: Optional[zabbix_stack.Server] = None
         self.frontend: Optional[zabbix_stack.Frontend] = None
         self.agent: Optional[zabbix_stack.Agent] = None
+        self.proxy: Optional[zabbix_stack.Proxy] = None
         try:
             self.start(setup, started)
         except BaseException:
@@ -245,10 +292,23 @@ class Zabbix:
         self.timings["started"] = time.monotonic() - started
 
     def import_template(self) -> None:
-        self.api("configuration.import", {"format": "yaml", "source": TEMPLATE.read_text(),
-                                          "rules": IMPORT_RULES})
+        groups = "template_groups" if zabbix_stack.version() >= (6, 2) else "groups"
+        self.api("configuration.import", {
+            "format": "yaml", "source": template().read_text(),
+            "rules": {groups: {"createMissing": True}, **IMPORT_RULES}})
 
-    def create_hosts(self, names=PORTALS) -> Dict[str, str]:
+    def add_proxy(self, name: str) -> str:
+        """An active proxy of this server's version; its id."""
+        self.proxy = zabbix_stack.Proxy(self.root, name, self.server)
+        if zabbix_stack.version() >= (7, 0):
+            created = self.api("proxy.create", {"name": name, "operating_mode": 0})
+        else:
+            created = self.api("proxy.create", {"host": name, "status": 5})
+        return created["proxyids"][0]
+
+    def create_hosts(self, names=PORTALS, portal: Optional[str] = None,
+                     proxy: Optional[str] = None) -> Dict[str, str]:
+        """A host per name whose {$BX24.PORTAL} is its name (or `portal`), through `proxy`."""
         template = self.api("template.get", {"filter": {"host": NAME}})[0]["templateid"]
         group = self.api("hostgroup.get", {"filter": {"name": "Linux servers"}})[0]["groupid"]
         hosts = {}
@@ -258,28 +318,43 @@ class Zabbix:
                 "interfaces": [{"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "",
                                 "port": str(self.agent_port)}],
                 "templates": [{"templateid": template}],
-                "macros": [{"macro": "{$BX24.PORTAL}", "value": host}]})
+                "macros": [{"macro": "{$BX24.PORTAL}", "value": portal or host}],
+                **monitored_by(proxy)})
             hosts[host] = created["hostids"][0]
         return hosts
 
     def masters(self, hostids) -> List[Dict]:
         return self.api("item.get", {"hostids": list(hostids), "filter": {"type": 0},
-                                     "output": ["itemid", "hostid", "key_", "lastclock"]})
+                                     "output": ["itemid", "hostid", "key_", "lastclock",
+                                                "lastvalue"]})
 
     def check_now(self, hostids, kind: str) -> None:
         """task.create "check now" for the hosts' master items (connector or lines) and wait
-        until every one of them has a value newer than the request."""
+        until every one of them has a value newer than the request. The server drops a task for
+        an item its configuration cache does not hold yet (a new host, item or macro): the
+        request is repeated until the values come."""
         items = [item for item in self.masters(hostids) if f",{kind}" in item["key_"]]
         asked = int(time.time())
         time.sleep(1.1)  # lastclock is whole seconds: a value from the asking second is old
-        self.api("task.create", [{"type": 6, "request": {"itemid": item["itemid"]}}
-                                 for item in items])
+        last_request = [0.0]
 
         def fresh():
+            if time.monotonic() - last_request[0] > 10:
+                self.api("task.create", [{"type": 6, "request": {"itemid": item["itemid"]}}
+                                         for item in items])
+                last_request[0] = time.monotonic()
             clocks = self.masters(hostids)
             return all(int(item["lastclock"]) > asked for item in clocks
                        if f",{kind}" in item["key_"])
-        wait_for(fresh, f"a new {kind} value of {len(items)} hosts", within=90)
+        wait_for(fresh, f"a new {kind} value of {len(items)} hosts", within=120)
+
+    def check_until(self, hostids, kind: str, done, what: str):
+        """Check now until `done()` holds: for what the server learns between two checks (the
+        items a discovery made, a new macro)."""
+        def checked():
+            self.check_now(hostids, kind)
+            return done()
+        return wait_for(checked, what, within=180)
 
     def problems(self, hostid: str) -> List[tuple]:
         found = self.api("problem.get", {"hostids": [hostid], "output": ["name", "severity"],
@@ -295,7 +370,7 @@ class Zabbix:
                     ("bx24.sip.connector", "bx24.sip.lines", "bx24.sip.line."))}
 
     def stop(self) -> None:
-        for part in (self.agent, self.frontend, self.server):
+        for part in (self.agent, self.proxy, self.frontend, self.server):
             if part is not None:
                 part.stop()
         if self.database is not None:
@@ -312,18 +387,17 @@ def zabbix(zabbix_setup):
         begun = time.monotonic()
         zabbix.import_template()
         hosts = zabbix.create_hosts()
-        time.sleep(3)  # CacheUpdateFrequency=1: the server learns the new items
         zabbix.check_now(hosts.values(), "connector")
-        zabbix.check_now(hosts.values(), "lines")  # discovers the lines
-        time.sleep(3)
-        zabbix.check_now(hosts.values(), "lines")  # fills the discovered items
+        zabbix.check_until(hosts.values(), "lines", lambda: lines_filled(zabbix, hosts.values()),
+                           "the discovered lines' values")
         zabbix.timings["checked"] = time.monotonic() - begun
         yield {"zabbix": zabbix, "hosts": hosts, "portals": zabbix_setup["portals"]}
     finally:
         zabbix.stop()
-        REPORT.append("Zabbix 6.0: database {database:.0f}s, started {started:.0f}s, template "
+        REPORT.append("Zabbix {version}: database {database:.0f}s, started {started:.0f}s, template "
                       "imported and {n} hosts checked {checked:.0f}s".format(
-                          n=len(PORTALS), **{"checked": 0, **zabbix.timings}))
+                          version=version_text(), n=len(PORTALS),
+                          **{"checked": 0, **zabbix.timings}))
 
 
 def test_problems_of_every_scenario(zabbix):
@@ -380,18 +454,22 @@ def discovered_lines(api: Zabbix, hostid: str) -> Dict[str, Dict[str, Optional[s
     return found
 
 
+# the discovered lines of lines-default-failed: {line id: {item kind: last value}}
+FAILED_LINES = {
+    "reg150907": {"state": "2", "status": "error", "sip_code": "403", "message": "Forbidden",
+                  "summary": 'CRITICAL - "Office trunk" (reg150907, default outgoing): SIP '
+                             "403 Forbidden"},
+    "reg151083": {"state": "0", "status": "success", "sip_code": "200", "message": "",
+                  "summary": 'OK - "Cloud PBX (9)" (reg151083): registered'},
+    "reg151085": {"state": "0", "status": "success", "sip_code": "200", "message": "",
+                  "summary": 'OK - "SIP line 2" (reg151085): registered'},
+}
+
+
 def test_every_cloud_line_is_discovered_with_its_figures(zabbix):
     api, hosts = zabbix["zabbix"], zabbix["hosts"]
-    lines = discovered_lines(api, hosts["line-failed-portal"])
-    assert lines == {  # sip7, the office PBX line, has no registration state: not discovered
-        "reg150907": {"state": "2", "status": "error", "sip_code": "403", "message": "Forbidden",
-                      "summary": 'CRITICAL - "Office trunk" (reg150907, default outgoing): SIP '
-                                 "403 Forbidden"},
-        "reg151083": {"state": "0", "status": "success", "sip_code": "200", "message": "",
-                      "summary": 'OK - "Cloud PBX (9)" (reg151083): registered'},
-        "reg151085": {"state": "0", "status": "success", "sip_code": "200", "message": "",
-                      "summary": 'OK - "SIP line 2" (reg151085): registered'},
-    }
+    # sip7, the office PBX line, has no registration state: not discovered
+    assert discovered_lines(api, hosts["line-failed-portal"]) == FAILED_LINES
     names = api.api("item.get", {"hostids": [hosts["line-failed-portal"]], "output": ["name"],
                                  "search": {"key_": "bx24.sip.line.state"}})
     assert sorted(item["name"] for item in names) == [
@@ -428,10 +506,9 @@ def test_one_line_can_be_muted_with_a_context_macro(zabbix):
     host = hosts["line-pending-portal"]
     api.api("usermacro.create", {"hostid": host, "macro": '{$BX24.LINE.ALERT:"reg151083"}',
                                  "value": "0"})
-    time.sleep(3)  # the configuration cache learns the macro
-    api.check_now([host], "lines")
-    assert api.problems(host) == [
-        (2, 'Bitrix24 SIP line WARNING - "SIP line 2" (reg151085): waiting to register')]
+    muted = [(2, 'Bitrix24 SIP line WARNING - "SIP line 2" (reg151085): waiting to register')]
+    # checked until the configuration cache has the macro; fails if the problem never goes
+    api.check_until([host], "lines", lambda: api.problems(host) == muted, "the muted line")
 
 
 def test_problems_resolve_when_the_portal_recovers(zabbix):
@@ -439,9 +516,9 @@ def test_problems_resolve_when_the_portal_recovers(zabbix):
     for host in PORTALS:
         portals.change(host, "paid", "lines-registered")
     api.check_now(hosts.values(), "connector")
-    api.check_now(hosts.values(), "lines")
-    time.sleep(3)
-    api.check_now(hosts.values(), "lines")  # the error portal's lines are discovered only now
+    # the error portal's lines are discovered only now: checked until their items have values
+    api.check_until(hosts.values(), "lines", lambda: lines_filled(api, hosts.values()),
+                    "the recovered lines' values")
     assert {host: api.problems(hostid) for host, hostid in hosts.items()} == {
         host: [] for host in PORTALS}
     assert discovered_lines(api, hosts["error-portal"]).keys() == {
@@ -462,9 +539,10 @@ def test_the_webhook_code_is_in_no_value_problem_or_log(zabbix, zabbix_setup):
 
 
 def test_a_portal_slower_than_the_deadline_is_an_average_problem(zabbix, zabbix_setup):
-    """Plugin -t 25 < agent Timeout 30 <= server Timeout 30: the plugin answers in time, so a
-    hung portal is a problem with its reason, never an unsupported item or an unavailable
-    agent interface (which would pause every item of the host)."""
+    """6.0: plugin -t 25 < agent Timeout 30 <= server Timeout 30; 7.0: plugin {$BX24.TIMEOUT}
+    25 < the item's timeout {$BX24.ITEM.TIMEOUT} 30s. The plugin answers in time, so a hung
+    portal is a problem with its reason, never an unsupported item or an unavailable agent
+    interface (which would pause every item of the host)."""
     import socket
     import threading
 
@@ -480,14 +558,16 @@ def test_a_portal_slower_than_the_deadline_is_an_average_problem(zabbix, zabbix_
     url.chmod(0o644)
     try:
         host = api.create_hosts(["slow-portal"])["slow-portal"]
-        time.sleep(3)
         started = time.monotonic()
         api.check_now([host], "connector")
         took = time.monotonic() - started
     finally:
         silent.close()
-    assert 25 <= took < 40
-    assert api.problems(host) == [
+    assert took >= 25
+    # the host's lines item, if the server polled it meanwhile, hangs as well: not this test's
+    connector = [problem for problem in api.problems(host)
+                 if problem[1].startswith("Bitrix24 SIP connector")]
+    assert connector == [
         (3, f"Bitrix24 SIP connector: UNKNOWN - 127.0.0.1:{port} gave no complete answer "
             "within the 25s timeout")]
     master = [item for item in api.masters([host]) if ",connector" in item["key_"]][0]
@@ -499,3 +579,89 @@ def test_a_portal_slower_than_the_deadline_is_an_average_problem(zabbix, zabbix_
         return found[0]["available"] if found[0]["available"] != "0" else None
 
     assert wait_for(availability, "the interface's availability", within=30) == "1"
+
+
+def test_twenty_slow_lines_get_their_values(zabbix, zabbix_setup):
+    """20 cloud lines at Bitrix24's slowest pace (1 s a line, about 21 s in all): far beyond
+    Zabbix 7.0's default 3 s, within the template's timeouts on 6.0 and 7.0; the values come,
+    the item stays supported, every line is discovered and no problem is raised."""
+    from pytest_httpserver import HTTPServer
+
+    api, portals = zabbix["zabbix"], zabbix["portals"]
+    slow = HTTPServer(host="127.0.0.1", port=0)  # its slow answers hold no other portal up
+    slow.start()
+    try:
+        code = "z" + os.urandom(8).hex()
+        serve_portal(slow, "paid", "lines-twenty-slow", code)
+        url = portals.folder / "twenty-lines-portal.url"
+        url.write_text(fake_portal.webhook_for(slow, code) + "\n")
+        url.chmod(0o644)
+        host = api.create_hosts(["twenty-lines-portal"])["twenty-lines-portal"]
+        started = time.monotonic()
+        api.check_until([host], "lines", lambda: lines_filled(api, [host]), "20 lines' values")
+        took = time.monotonic() - started
+    finally:
+        slow.stop()
+    assert took > 20
+    values = api.values(host)
+    assert values["bx24.sip.lines.summary"] == "OK - 20 SIP lines registered"
+    assert len(discovered_lines(api, host)) == 20
+    master = [item for item in api.masters([host]) if ",lines" in item["key_"]][0]
+    state = api.api("item.get", {"itemids": [master["itemid"]], "output": ["state", "error"]})
+    assert state[0]["state"] == "0", state  # supported
+    assert api.problems(host) == []
+
+
+def test_a_host_behind_a_proxy_gets_the_same_values_lines_and_problems(zabbix):
+    """An active proxy (zabbix-proxy-sqlite3) polls the agent and forwards to the server: the
+    host it monitors has what a host polled by the server has (the expiring connector of
+    expiring-portal, the failed default line of line-failed-portal)."""
+    require(os.path.exists(zabbix_stack.PROXY),
+            f"no Zabbix proxy at {zabbix_stack.PROXY} (apt install zabbix-proxy-sqlite3 on a "
+            "machine without zabbix-server-pgsql, or set BX24_ZABBIX_PROXY to its zabbix_proxy)")
+    api, portals = zabbix["zabbix"], zabbix["portals"]
+    portals.add("proxied-portal", "expiring", "lines-default-failed")
+    proxy = api.add_proxy("bx24-test-proxy")
+    host = api.create_hosts(["proxied-portal"], proxy=proxy)["proxied-portal"]
+    api.check_now([host], "connector")
+    api.check_until([host], "lines", lambda: lines_filled(api, [host]),
+                    "the proxied host's lines")
+    assert api.problems(host) == [
+        (2, f"Bitrix24 SIP connector: WARNING - paid until {day(5)}, 5 days left"),
+        (4, 'Bitrix24 SIP line CRITICAL - "Office trunk" (reg150907, default outgoing): SIP 403 '
+            "Forbidden")]
+    values = api.values(host)
+    assert {key: values[key] for key in CONNECTOR_KEYS} == {
+        "bx24.sip.connector.state": "1", "bx24.sip.connector.paid": "1",
+        "bx24.sip.connector.days_left": "5", "bx24.sip.connector.free_minutes": "0",
+        "bx24.sip.connector.paid_until": day(5),
+        "bx24.sip.connector.summary": f"WARNING - paid until {day(5)}, 5 days left"}
+    assert discovered_lines(api, host) == FAILED_LINES
+    checked_by = api.api("host.get", {"hostids": [host], "output": list(monitored_by(proxy))})
+    assert all(value == proxy for key, value in checked_by[0].items() if key != "monitored_by")
+
+
+def test_the_template_is_what_zabbix_itself_exports(zabbix):
+    """The 7.0 file is Zabbix 7.0's own export of itself: importing it and exporting the
+    template gives the same bytes (no field the importer drops or adds)."""
+    if zabbix_stack.version() < (7, 0):
+        pytest.skip("the 6.0 template is kept as written for 6.0's importer")
+    api = zabbix["zabbix"]
+    template_id = api.api("template.get", {"filter": {"host": NAME}})[0]["templateid"]
+    exported = api.api("configuration.export", {"format": "yaml",
+                                                 "options": {"templates": [template_id]}})
+    assert exported == template().read_text()
+
+
+def test_the_7_0_template_times_the_plugin_out_before_zabbix_does():
+    """Both master items carry the item timeout and pass the plugin's own, 5 s below it."""
+    text = TEMPLATES[(7, 0)].read_text()
+    masters = re.findall(r"\n          key: '(bx24\.sip\[[^']*)'\n(?:          .*\n)*?"
+                         r"          timeout: '([^']*)'", text)
+    assert [(key.split(",")[1], key.endswith(",{$BX24.TIMEOUT}]"), timeout)
+            for key, timeout in masters] == [("connector", True, "{$BX24.ITEM.TIMEOUT}"),
+                                             ("lines", True, "{$BX24.ITEM.TIMEOUT}")]
+    macros = dict(re.findall(r"- macro: '(\{\$BX24\.(?:ITEM\.)?TIMEOUT\})'\n\s+value: '?(\w+)'?",
+                             text))
+    assert macros == {"{$BX24.ITEM.TIMEOUT}": "30s", "{$BX24.TIMEOUT}": "25"}
+    assert "version: '7.0'" in text and "timeout" not in TEMPLATES[(6, 0)].read_text()

@@ -1,6 +1,7 @@
-"""Debian 12's Zabbix 6.0 for the tests, every part private: a PostgreSQL cluster, the server,
-the frontend's API under `php -S`, and both agents, each on its own 127.0.0.1 port with its
-own folder. Nothing of the machine's own Zabbix (or PostgreSQL) is read, written or stopped.
+"""Debian's Zabbix for the tests (6.0 on Debian 12, 7.0 on Debian 13), every part private: a
+PostgreSQL cluster, the server, the frontend's API under `php -S`, both agents and a proxy, each
+on its own 127.0.0.1 port with its own folder. Nothing of the machine's own Zabbix (or
+PostgreSQL) is read, written or stopped.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import shutil
 import socket
 import subprocess
 import urllib.request
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 from private_postgres import Postgres, as_user, free_port
 from test_daemons import Daemon, wait_for
@@ -23,8 +25,19 @@ SERVER = "/usr/sbin/zabbix_server"
 AGENTD = "/usr/sbin/zabbix_agentd"
 AGENT2 = "/usr/sbin/zabbix_agent2"
 ZABBIX_GET = "/usr/bin/zabbix_get"
+# Debian's zabbix-proxy-sqlite3 conflicts with zabbix-server-pgsql: on one machine, .ci/run
+# unpacks the proxy's package into a folder of its own and names its binary here
+PROXY = os.environ.get("BX24_ZABBIX_PROXY", "/usr/sbin/zabbix_proxy")
 FRONTEND = Path("/usr/share/zabbix")
 SCHEMA = Path("/usr/share/zabbix-server-pgsql")
+
+
+@lru_cache(maxsize=None)
+def version() -> Tuple[int, int]:
+    """The server's major and minor version: (6, 0) on Debian 12, (7, 0) on Debian 13."""
+    printed = subprocess.run([SERVER, "--version"], capture_output=True, text=True).stdout
+    major, minor = printed.split("\n", 1)[0].rsplit(" ", 1)[1].split(".")[:2]
+    return int(major), int(minor)
 
 
 def missing_parts() -> List[str]:
@@ -112,11 +125,15 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
 
     def call(self, method: str, params: Any) -> Any:
         body = {"jsonrpc": "2.0", "method": method, "params": params, "id": 1}
+        headers = {"Content-Type": "application/json-rpc"}
         if self.token and method not in ("user.login", "apiinfo.version"):
-            body["auth"] = self.token
+            if version() >= (6, 4):  # the header since 6.4; the "auth" field is gone in 7.2
+                headers["Authorization"] = f"Bearer {self.token}"
+            else:
+                body["auth"] = self.token
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/api_jsonrpc.php", data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json-rpc"})
+            headers=headers)
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(request, timeout=120) as answer:
             reply = json.loads(answer.read())
@@ -178,6 +195,30 @@ class Agent:
                                "-k", key], capture_output=True, text=True, timeout=60)
         assert done.stderr == "", done.stderr
         return done.stdout.rstrip("\n")
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class Proxy:
+    """An active zabbix_proxy on SQLite (Debian's zabbix-proxy-sqlite3) that the server knows
+    as `name`; started as root, it runs as zabbix. It asks the server for its configuration and
+    sends its data every second."""
+
+    def __init__(self, root: Path, name: str, server: Server):
+        self.name = name
+        self.log = root / "zabbix_proxy.log"
+        frequency = "ProxyConfigFrequency" if version() >= (7, 0) else "ConfigFrequency"
+        config = root / "zabbix_proxy.conf"
+        config.write_text("\n".join([
+            "ProxyMode=0", f"Server=127.0.0.1:{server.port}", f"Hostname={name}",
+            "LogType=console", f"PidFile={root}/zabbix_proxy.pid", f"SocketDir={root}",
+            f"ListenPort={free_port()}", "ListenIP=127.0.0.1", f"DBName={root}/zabbix_proxy.db",
+            "Timeout=30", f"{frequency}=1", "DataSenderFrequency=1", "StartPollers=3",
+            "StartPingers=0", "StartDiscoverers=0", "StartHTTPPollers=0",
+            "StartPreprocessors=2", "HousekeepingFrequency=0", "UnavailableDelay=10",
+            "UnreachableDelay=5", "UnreachablePeriod=10", ""]))
+        self.process = Daemon([PROXY, "-f", "-c", str(config)], self.log)
 
     def stop(self) -> None:
         self.process.stop()
