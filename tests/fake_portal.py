@@ -2,7 +2,8 @@
 line methods (voximplant.line.get, voximplant.line.outgoing.get, voximplant.sip.status) like
 the real one.
 
-The bodies and HTTP statuses are those of shared/bitrix24-api.md: errors keyed by `error`
+The bodies and HTTP statuses are those Bitrix24 sends (its REST documentation and the
+server's voximplant and rest modules, as researched for the plugin): errors keyed by `error`
 (some with HTTP 200), `PAID_DATE_END` only when paid, at 00:00 UTC of the paid-until date
 written in the server's offset; batch answers with HTTP 200 and their per-command errors in
 `result_error`, every empty map written as a list [] (PHP). The tests use it through

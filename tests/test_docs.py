@@ -3,6 +3,7 @@ guide list the options --help lists, and every place that names the version name
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -225,3 +226,55 @@ def test_troubleshooting_explains_every_message_the_plugin_prints(name, heading)
     section = (REPO / name).read_text().split(heading, 1)[1].split("\n## ", 1)[0].lower()
     assert [code for code, hint in ERROR_HINTS.items()
             if f"`bitrix24 error {code}: {hint.lower()}`" not in section] == []
+
+
+def test_the_json_table_names_every_key_of_the_output(portal):
+    """Every key of the JSON object and of its line objects is in the README's schema table."""
+    import fake_portal
+
+    fake_portal.serve_lines(portal.server, "lines-default-failed")
+    run = run_plugin("--webhook", portal.webhook, "--check", "all", "--output", "json")
+    assert run.code == 2, run.stdout
+    document = json.loads(run.stdout)
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("### `--output json`", 1)[1].split("```json", 1)[0]
+    rows = {row.split("`")[1]: row for row in table.splitlines() if row.startswith("| `")}
+    assert set(document) == set(rows)
+    documented = set(re.findall(r"`(\w+)`", rows["lines"]))
+    assert len(document["lines"]) == 3 and set(document["lines"][0]) <= documented
+
+
+def test_the_readmes_test_packages_are_what_ci_installs():
+    """The Testing section's apt lines name what the suite needs (iproute2 for the network
+    namespaces, Director, Zabbix, ...), and CI installs each of them."""
+    readme = (REPO / "README.md").read_text().split("\n## Testing", 1)[1]
+    named = {word for line in readme.splitlines() if line.startswith("apt install ")
+             for word in line.split()[2:]}
+    ci = (REPO / ".ci" / "release").read_text()
+    installed = set(ci.split("apt-get install -y -qq --no-install-recommends", 1)[1]
+                    .split(">/dev/null", 1)[0].replace("\\", " ").split())
+    assert {"iproute2", "icingacli", "zabbix-agent2", "php-cli"} <= named
+    assert named <= installed
+
+
+def test_no_file_cites_a_document_outside_the_repository():
+    """A document under a shared folder named in a tracked file must be in the repository."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.split()
+    cited = {(name, path) for name in tracked if name.endswith((".py", ".md", ".1", ".cfg"))
+             for path in re.findall(r"(?<![\w/])shared/[\w./-]+\.md", (REPO / name).read_text())}
+    assert {(name, path) for name, path in cited if not (REPO / path).exists()} == set()
+
+
+def test_git_ignores_what_a_package_build_leaves(tmp_path):
+    """dpkg-buildpackage leaves these in debian/: none may show up as a change to commit."""
+    if shutil.which("git") is None:
+        pytest.skip("git is needed")
+    left = ["debian/.debhelper/x", "debian/monitoring-plugins-bx24-sip/usr/x", "debian/files",
+            "debian/monitoring-plugins-bx24-sip.substvars", "debian/debhelper-build-stamp",
+            "debian/monitoring-plugins-bx24-sip.debhelper.log",
+            "debian/monitoring-plugins-bx24-sip.postinst.debhelper",
+            "debian/monitoring-plugins-bx24-sip.prerm.debhelper"]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *left], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.stdout.split() == left
