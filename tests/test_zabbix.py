@@ -6,8 +6,8 @@ PostgreSQL database and the frontend's API imports the template of its version, 
 host per fake-portal scenario (and one host monitored through a proxy), checks them, and the
 tests read the discovered lines, the item values and the problems back through the API. Every
 part is private (tests/zabbix_stack.py). The plugin is the file copied alone into a plugin
-folder, as for the other daemons; with BX24_TEST_STOCK=yes (CI) the agent file is used exactly as shipped, with the
-webhook folder /etc/zabbix/bx24 created for the run and removed after it.
+folder, as for the other daemons; with BX24_TEST_STOCK=yes (CI) the agent file is used exactly
+as shipped, with the webhook folder /etc/zabbix/bx24 created for the run and removed after it.
 """
 
 from __future__ import annotations
