@@ -552,7 +552,13 @@ def test_a_portal_slower_than_the_deadline_is_an_average_problem(zabbix, zabbix_
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
     held: List[object] = []
-    threading.Thread(target=lambda: held.extend(iter(silent.accept, None)), daemon=True).start()
+
+    def hold() -> None:  # every connection, never an answer, until the test closes the socket
+        try:
+            held.extend(iter(silent.accept, None))
+        except OSError:
+            pass
+    threading.Thread(target=hold, daemon=True).start()
     port = silent.getsockname()[1]
     url = zabbix_setup["folder"] / "slow-portal.url"
     url.write_text(f"http://127.0.0.1:{port}/rest/1/{'s' * 16}/\n")
