@@ -44,7 +44,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 from urllib.parse import urljoin, urlsplit
 
-__version__ = "1.3.0"
+__version__ = "1.4.0"
 
 PLUGIN_NAME = "BX24_SIP"
 
