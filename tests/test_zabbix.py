@@ -19,7 +19,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Union
 
 import fake_portal
 import private_postgres
@@ -91,10 +91,13 @@ def require_zabbix() -> None:
     require_system_python()
 
 
-def serve_portal(server, connector: str, lines: str, secret: str) -> None:
-    """One portal: its connector's answer and its lines' batches under one webhook code."""
+def serve_portal(server, connector: str, lines: Union[str, fake_portal.LinePortal],
+                 secret: str) -> None:
+    """One portal: its connector's answer and its lines' batches (a scenario's, or these) under
+    one webhook code."""
+    line_portal = fake_portal.LINE_SCENARIOS[lines] if isinstance(lines, str) else lines
     server.expect_request(fake_portal.batch_path(secret), method="POST").respond_with_handler(
-        fake_portal.batch_handler(fake_portal.LINE_SCENARIOS[lines]))
+        fake_portal.batch_handler(line_portal))
     fake_portal.serve_reply(server, fake_portal.reply_for(connector), secret=secret)
 
 
@@ -599,7 +602,7 @@ def test_twenty_slow_lines_get_their_values(zabbix, zabbix_setup):
     slow.start()
     try:
         code = "z" + os.urandom(8).hex()
-        serve_portal(slow, "paid", "lines-twenty-slow", code)
+        serve_portal(slow, "paid", fake_portal.TWENTY_SLOW_LINES, code)
         url = portals.folder / "twenty-lines-portal.url"
         url.write_text(fake_portal.webhook_for(slow, code) + "\n")
         url.chmod(0o644)
