@@ -13,390 +13,62 @@ Skipped where the daemons are not installed, except in CI (CI=true), where that 
 
 from __future__ import annotations
 
-import grp
-import os
-import pwd
-import re
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import fake_portal
 import pytest
-from conftest import REPORT, SCRIPT, day
+from daemons import (
+    HOSTS,
+    ICINGA2,
+    NAGIOS,
+    PLAIN_PATH,
+    PORTALS,
+    Daemon,
+    GraphiteSink,
+    files_holding,
+    find_daemon,
+    force_checks,
+    install_plugin_copy,
+    require,
+    require_system_python,
+    searched,
+    user_and_group,
+    wait_for,
+)
+from icinga import (
+    ICINGA_CONFIG,
+    ICINGA_HOST,
+    ICINGA_LINES,
+    assert_icinga_result,
+    icinga2_dumps_objects,
+    icinga_constants,
+    icinga_results,
+    icinga_test_features,
+    service_count,
+    validate_icinga,
+)
+from nagios import (
+    NAGIOS_CONFIG,
+    NAGIOS_HOST,
+    NAGIOS_OBJECTS,
+    NAGIOS_SERVICE,
+    STOCK_NAGIOS,
+    assert_nagios_result,
+    nagios_services,
+    status_blocks,
+    validate_stock_nagios,
+)
+from plugin import REPO, REPORT
 from system_state import require_stock
 
-REPO = SCRIPT.parent
-PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-TIME_VALUE = re.compile(r"^\d+\.\d{3}s?$")
+from docs import blocks, guide
 
-
-def require(condition: bool, reason: str) -> None:
-    """Skip on a laptop without the daemons; in CI a missing daemon is a broken CI, not a skip."""
-    if condition:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: .ci/run must install it)")
-    pytest.skip(reason)
-
-
-SBIN = ("/usr/sbin", "/sbin")  # where Debian puts the daemons; often not on a user's PATH
-
-
-def find_daemon(*names: str) -> Optional[str]:
-    """The daemon's binary on PATH or in the sbin folders."""
-    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
-    for name in names:
-        found = shutil.which(name, path=search)
-        if found:
-            return found
-    return None
-
-
-def searched(*names: str) -> str:
-    return f"no {' or '.join(names)} on PATH or in {', '.join(SBIN)}"
-
-
-def require_system_python() -> None:
-    found = subprocess.run(["env", f"PATH={PLAIN_PATH}", "python3", "-c",
-                            "import nagiosplugin, requests"], capture_output=True)
-    require(found.returncode == 0,
-            "the daemons run the plugin with the system python3, which lacks nagiosplugin or "
-            "requests (apt install python3-nagiosplugin python3-requests)")
-
-
-ICINGA2 = find_daemon("icinga2")
-NAGIOS = find_daemon("nagios4", "nagios")
-
-
-def icinga2_version() -> Tuple[int, ...]:
-    """(2, 13, 6) from "... (version: r2.13.6-1)"."""
-    assert ICINGA2 is not None
-    printed = subprocess.run([ICINGA2, "--version"], capture_output=True, text=True).stdout
-    found = re.search(r"version: r?(\d+)\.(\d+)\.(\d+)", printed)
-    assert found, printed
-    return tuple(int(part) for part in found.groups())
-
-
-def icinga2_dumps_objects() -> bool:
-    """Icinga 2.13 writes its object dump (ObjectsPath) at every start; 2.14 only when asked."""
-    return icinga2_version() < (2, 14)
-
-
-class Portal(NamedTuple):
-    """One service of a monitored portal host, and what the daemon must report for it."""
-
-    host: str  # the monitored host's name in the daemon
-    scenario: str  # the fake portal's scenario for the host
-    code: int
-    output: str
-    perfdata: Dict[str, str]  # label -> value;warn;crit;min;max as printed ("T" for the time)
-    lines: bool = False  # the lines service (--check lines), else the connector's
-
-    @property
-    def icinga_service(self) -> str:
-        return "bx24-sip-lines" if self.lines else "bx24-sip"
-
-    @property
-    def nagios_service(self) -> str:
-        return "Bitrix24 SIP lines" if self.lines else "Bitrix24 SIP connector"
-
-    @property
-    def id(self) -> str:
-        return f"{self.host}-lines" if self.lines else self.host
-
-
-PAID_PERF = {"days_left": "30;7:;3:", "free_minutes": "0;;;0", "paid": "1;;;0;1", "time": "T;;;0"}
-PORTALS = [
-    Portal("ok-portal", "paid", 0, f"BX24_SIP OK - paid until {day(30)} (30 days left)",
-           PAID_PERF),
-    Portal("warning-portal", "expiring", 1, f"BX24_SIP WARNING - paid until {day(5)}, 5 days left",
-           {**PAID_PERF, "days_left": "5;7:;3:"}),
-    Portal("critical-portal", "unpaid-no-minutes", 2,
-           "BX24_SIP CRITICAL - not paid and no free minutes: outbound SIP calls are off",
-           {"free_minutes": "0;10:;1:;0", "paid": "0;;;0;1", "time": "T;;;0"}),
-    Portal("unknown-portal", "access-denied", 3,
-           "BX24_SIP UNKNOWN - Bitrix24 error ACCESS_DENIED: the webhook's user needs the "
-           'telephony right "Manage numbers - Edit - Any" (or REST is not on this plan)', {}),
-    # a portal with both services, as the README recommends: its default line is down
-    Portal("lines-portal", "lines-default-failed", 0,
-           f"BX24_SIP OK - paid until {day(30)} (30 days left)", PAID_PERF),
-    Portal("lines-portal", "lines-default-failed", 2,
-           'BX24_SIP CRITICAL - 1 of 3 SIP lines not registered: "Office trunk" (reg150907, '
-           "default outgoing): SIP 403 Forbidden",
-           {"lines": "3;;;0", "lines_failed": "1;;0;0;3", "lines_pending": "0;0;;0;3",
-            "lines_registered": "2;;;0;3", "time": "T;;;0"}, lines=True),
-]
-HOSTS = sorted({portal.host: portal.scenario for portal in PORTALS}.items())
-
-
-def parse_perfdata(text: str) -> Dict[str, str]:
-    items = dict(item.split("=", 1) for item in text.split())
-    for label, value in items.items():
-        if label == "time":
-            number, rest = value.split(";", 1)
-            assert TIME_VALUE.match(number), value
-            items[label] = "T;" + rest
-    return items
-
-
-@pytest.fixture(scope="module")
-def portals(tmp_path_factory):
-    """A fake portal per scenario, each behind its own webhook code."""
-    from pytest_httpserver import HTTPServer
-
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    codes = {}
-    for host, scenario in HOSTS:
-        codes[host] = "d" + secrets.token_hex(8)
-        if scenario in fake_portal.LINE_SCENARIOS:
-            fake_portal.serve_lines(server, scenario, secret=codes[host])
-        else:
-            fake_portal.serve_reply(server, fake_portal.reply_for(scenario), secret=codes[host])
-    urls = {host: fake_portal.webhook_for(server, code) for host, code in codes.items()}
-    yield urls, codes
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def plugin_dir(tmp_path_factory) -> Path:
-    """Where the daemons find check_bx24_sip: the plugin file alone, executable."""
-    configured = os.environ.get("BX24_PLUGIN_DIR")
-    if configured:
-        folder = Path(configured)
-        assert is_plugin_copy(folder / "check_bx24_sip"), (
-            f"{folder}/check_bx24_sip is not this checkout's check_bx24_sip.py")
-        return folder
-    folder = tmp_path_factory.mktemp("plugins")
-    install_plugin_copy(folder / "check_bx24_sip")
-    return folder
-
-
-SYSTEM_SHEBANG = "#!/usr/bin/python3\n"  # what the README's install line gives the copy
-
-
-def install_plugin_copy(target: Path) -> None:
-    """The plugin file alone, as the README installs it: Debian's python3 in its first line."""
-    target.write_text(SYSTEM_SHEBANG + SCRIPT.read_text().split("\n", 1)[1])
-    target.chmod(0o755)
-
-
-def is_plugin_copy(path: Path) -> bool:
-    return path.read_text() == SYSTEM_SHEBANG + SCRIPT.read_text().split("\n", 1)[1]
-
-
-def user_and_group():
-    return pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
-
-
-def write_command(daemon: "Daemon", pipe: Path, command: str, within: float = 30) -> None:
-    """An external command into the daemon's pipe, once the daemon has it open for reading."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            handle = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:  # not created yet, or no reader yet
-            daemon.assert_running()
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the daemon never opened {pipe}") from None
-            time.sleep(0.1)
-            continue
-        try:
-            os.write(handle, f"[{int(time.time())}] {command}\n".encode())
-        finally:
-            os.close(handle)
-        return
-
-
-def force_checks(daemon: "Daemon", pipe: Path, system: str) -> None:
-    """A forced check of every portal service, named as `system` (icinga or nagios) names it."""
-    for portal in PORTALS:
-        service = portal.icinga_service if system == "icinga" else portal.nagios_service
-        write_command(daemon, pipe, f"SCHEDULE_FORCED_SVC_CHECK;{portal.host};{service};"
-                                    f"{int(time.time())}")
-
-
-def wait_for(probe, what: str, within: float = 60):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Daemon:
-    """A daemon in its own session, stopped (its whole process group) when the test ends."""
-
-    def __init__(self, command: List[str], log: Path):
-        self.log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"}, start_new_session=True)
-
-    def assert_running(self) -> None:
-        if self.process.poll() is not None:
-            tail = self.log.read_text(errors="replace")[-2000:]
-            raise AssertionError(f"the daemon exited with {self.process.returncode}:\n{tail}")
-
-    def stop(self) -> None:
-        for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(grace)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-
-
-def files_holding(root: Path, needle: str, skip=()) -> List[str]:
-    found = []
-    for path in root.rglob("*"):
-        if path.is_file() and path not in skip and not path.is_fifo():
-            if needle.encode() in path.read_bytes():
-                found.append(str(path.relative_to(root)))
-    return sorted(found)
-
+pytestmark = pytest.mark.daemons
 
 # --------------------------------------------------------------------------- Icinga 2
-
-
-class GraphiteSink:
-    """A Graphite plaintext receiver on 127.0.0.1: what Icinga 2's GraphiteWriter sends."""
-
-    def __init__(self):
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(4)
-        self.port = self.listener.getsockname()[1]
-        self.data = bytearray()
-        self.connected = threading.Event()
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connected.set()
-            threading.Thread(target=self.receive, args=(connection,), daemon=True).start()
-
-    def receive(self, connection):
-        with connection:
-            while True:
-                chunk = connection.recv(65536)
-                if not chunk:
-                    return
-                self.data += chunk
-
-    def values(self, portal: Portal) -> Dict[str, str]:
-        prefix = f"icinga2.{portal.host}.services.{portal.icinga_service}.bx24_sip.perfdata."
-        values = {}
-        for line in self.data.decode().splitlines():
-            path, value, _ = line.split(" ")
-            if path.startswith(prefix):
-                values[path[len(prefix):]] = value
-        return values
-
-    def close(self):
-        self.listener.close()
-
-
-ICINGA_CONFIG = """
-const PluginContribDir = "{plugins}"
-const NodeName = "bx24-ci"
-include <itl>
-include "{repo}/contrib/icinga2/check_bx24_sip.conf"
-include "{repo}/contrib/icinga2/bx24_sip_services.conf"
-
-object CheckerComponent "checker" {{ }}
-object FileLogger "debug" {{ path = "{root}/log/debug.log"; severity = "debug" }}
-"""
-
-# What the tests add to any Icinga 2 configuration to force checks and read results back.
-ICINGA_TEST_FEATURES = """
-object ExternalCommandListener "bx24-test-command" {{ command_path = "{root}/run/icinga2.cmd" }}
-object PerfdataWriter "bx24-test-perfdata" {{
-  service_temp_path = "{root}/spool/tmp/service-perfdata"
-  service_perfdata_path = "{root}/spool/perfdata/service-perfdata"
-  host_temp_path = "{root}/spool/tmp/host-perfdata"
-  host_perfdata_path = "{root}/spool/perfdata/host-perfdata"
-  service_format_template = {template}
-  rotation_interval = 1s
-}}
-object GraphiteWriter "bx24-test-graphite" {{ host = "127.0.0.1"; port = {graphite} }}
-"""
-
-PERFDATA_TEMPLATE = ('"HOST::$host.name$\\tSERVICE::$service.name$\\tSTATE::$service.state$'
-                     '\\tSTATEID::$service.state_id$\\tOUTPUT::$service.output$'
-                     '\\tPERFDATA::$service.perfdata$"')
-
-ICINGA_LINES = '[ "reg150907", "151083", "reg151085" ]'  # every line of lines-default-failed
-
-ICINGA_HOST = """
-object Host "{name}" {{
-  check_command = "dummy"
-  {vars}
-}}
-"""
-
-
-def icinga_constants(root: Path) -> List[str]:
-    user, group = user_and_group()
-    paths = {"DataDir": "lib", "LogDir": "log", "CacheDir": "cache", "SpoolDir": "spool",
-             "InitRunDir": "run", "PidPath": "run/icinga2.pid", "StatePath": "lib/icinga2.state",
-             "ObjectsPath": "cache/icinga2.debug", "VarsPath": "cache/icinga2.vars",
-             "ModAttrPath": "lib/modified-attributes.conf", "ZonesDir": "etc/zones.d"}
-    defines = [f"-DConfiguration.{key}={root / value}" for key, value in paths.items()]
-    return defines + [f"-DConfiguration.RunAsUser={user}", f"-DConfiguration.RunAsGroup={group}"]
-
-
-def icinga_test_features(root: Path, sink: GraphiteSink) -> str:
-    return ICINGA_TEST_FEATURES.format(root=root, template=PERFDATA_TEMPLATE, graphite=sink.port)
-
-
-def icinga_results(root: Path, portals: Sequence[Portal] = PORTALS):
-    """{(host, service): fields} of every portal service, once Icinga 2 wrote them all."""
-    ours = {(portal.host, portal.icinga_service) for portal in portals}
-    results = {}
-    for path in (root / "spool").rglob("service-perfdata*"):
-        for line in path.read_text().splitlines():
-            if not line.startswith("HOST::"):  # the rest of another check's multi-line output
-                continue
-            fields = dict(field.split("::", 1) for field in line.split("\t") if "::" in field)
-            if (fields["HOST"], fields["SERVICE"]) in ours:
-                results[(fields["HOST"], fields["SERVICE"])] = fields
-    return results if len(results) == len(ours) else None
-
-
-def validate_icinga(config: Path, root: Path) -> str:
-    """icinga2 daemon -C; returns its output, fails the test on an error or a critical line."""
-    assert ICINGA2 is not None
-    validation = subprocess.run(
-        [ICINGA2, "daemon", "-C", "-c", str(config), *icinga_constants(root)],
-        capture_output=True, text=True, env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
-    assert validation.returncode == 0, validation.stdout + validation.stderr
-    assert "critical/" not in validation.stdout
-    return validation.stdout
-
-
-def service_count(validation: str) -> int:
-    found = re.search(r"Instantiated (\d+) Services?\.", validation)
-    assert found is not None, validation
-    return int(found.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -488,16 +160,6 @@ def test_icinga_runs_the_check(icinga, portal):
     assert_icinga_result(icinga["results"][(portal.host, portal.icinga_service)], portal)
 
 
-def assert_icinga_result(result: Dict[str, str], portal: Portal) -> None:
-    """What Icinga 2's perfdata writer wrote of a service: state, output and perfdata."""
-    states = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
-    assert (result["STATEID"], result["STATE"]) == (str(portal.code), states[portal.code])
-    # Icinga 2 cuts the line at "|" and keeps the space before it
-    assert result["OUTPUT"] == portal.output + (" " if portal.perfdata else "")
-    perfdata = parse_perfdata(result["PERFDATA"]) if result["PERFDATA"] else {}
-    assert perfdata == portal.perfdata
-
-
 @pytest.mark.parametrize("portal", PORTALS, ids=[p.id for p in PORTALS])
 def test_icinga_parsed_every_perfdata_value(icinga, portal):
     values = {path: value for path, value in icinga["graphite"].values(portal).items()
@@ -536,100 +198,6 @@ def test_icinga_evaluates_every_argument_without_a_warning(icinga):
 
 
 # --------------------------------------------------------------------------- Nagios 4
-
-
-NAGIOS_CONFIG = """\
-log_file={root}/var/nagios.log
-cfg_file={repo}/contrib/nagios/check_bx24_sip.cfg
-cfg_file={repo}/contrib/nagios/bx24_sip_templates.cfg
-cfg_file={root}/etc/objects.cfg
-resource_file={root}/etc/resource.cfg
-status_file={root}/var/status.dat
-status_update_interval=1
-object_cache_file={root}/var/objects.cache
-precached_object_file={root}/var/objects.precache
-temp_file={root}/var/nagios.tmp
-temp_path={root}/var
-lock_file={root}/run/nagios.lock
-check_result_path={root}/spool/checkresults
-command_file={root}/run/nagios.cmd
-query_socket={root}/run/nagios.qh
-check_external_commands=1
-retain_state_information=1
-state_retention_file={root}/var/retention.dat
-debug_file={root}/var/nagios.debug
-debug_level=-1
-debug_verbosity=2
-nagios_user={user}
-nagios_group={group}
-enable_notifications=0
-execute_host_checks=0
-use_syslog=0
-check_result_reaper_frequency=1
-illegal_macro_output_chars=`~$&|'"<>
-"""
-
-NAGIOS_OBJECTS = """\
-define timeperiod {
-    timeperiod_name 24x7
-    alias           always
-    sunday          00:00-24:00
-    monday          00:00-24:00
-    tuesday         00:00-24:00
-    wednesday       00:00-24:00
-    thursday        00:00-24:00
-    friday          00:00-24:00
-    saturday        00:00-24:00
-}
-define command {
-    command_name    noop
-    command_line    /bin/true
-}
-define contact {
-    contact_name                  nobody
-    host_notifications_enabled    0
-    service_notifications_enabled 0
-    host_notification_period      24x7
-    service_notification_period   24x7
-    host_notification_options     n
-    service_notification_options  n
-    host_notification_commands    noop
-    service_notification_commands noop
-}
-"""
-
-NAGIOS_HOST = """
-define host {{
-    host_name             {name}
-    address               127.0.0.1
-    max_check_attempts    1
-    check_period          24x7
-    contacts              nobody
-    notification_interval 0
-    notification_period   24x7
-}}
-"""
-
-NAGIOS_SERVICE = """
-define service {{
-    use                   {template}
-    host_name             {name}
-    check_period          24x7
-    contacts              nobody
-    notification_interval 0
-    notification_period   24x7
-    _BX24_WEBHOOK_FILE    {secret_file}{extra}
-}}
-"""
-
-
-
-def status_blocks(status_dat: Path, kind: str) -> List[Dict[str, str]]:
-    blocks = []
-    for match in re.finditer(kind + r" \{\n(.*?)\n\s*\}", status_dat.read_text(), re.S):
-        blocks.append(dict(line.strip().split("=", 1) for line in match.group(1).splitlines()
-                           if "=" in line))
-    return blocks
 
 
 @pytest.fixture(scope="module")
@@ -705,16 +273,6 @@ def test_nagios_runs_the_check(nagios, portal):
     assert_nagios_result(nagios["results"][(portal.host, portal.nagios_service)], portal)
 
 
-def assert_nagios_result(result: Dict[str, str], portal: Portal) -> None:
-    """What status.dat holds of a service: the plugin's state, line and perfdata."""
-    assert result["check_command"] == "check_bx24_sip"
-    assert result["current_state"] == str(portal.code)
-    assert result["plugin_output"] == portal.output
-    assert result["long_plugin_output"] == ""
-    perfdata = parse_perfdata(result["performance_data"]) if result["performance_data"] else {}
-    assert perfdata == portal.perfdata
-
-
 def test_nagios_never_logs_or_stores_the_secret(nagios):
     root = nagios["root"]
     assert (root / "var" / "nagios.debug").stat().st_size > 0
@@ -722,15 +280,7 @@ def test_nagios_never_logs_or_stores_the_secret(nagios):
         assert files_holding(root, code) == [f"secrets/{host}.url"]
 
 
-STOCK_NAGIOS = Path("/etc/nagios4/nagios.cfg")
-
-
-def readme_block(language: str) -> str:
-    text = (REPO / "README.md").read_text()
-    return text.split(f"```{language}\n", 1)[1].split("\n```", 1)[0] + "\n"
-
-
-@pytest.mark.parametrize("example", ["contrib/nagios/bx24_sip_example.cfg", "README.md"])
+@pytest.mark.parametrize("example", ["contrib/nagios/bx24_sip_example.cfg", "docs/nagios.md"])
 def test_nagios_accepts_the_examples_in_debians_stock_configuration(example):
     """As the README says: the files dropped into /etc/nagios4/conf.d of the packaged, unchanged
     configuration, then `nagios4 -v /etc/nagios4/nagios.cfg`. The files are removed again."""
@@ -738,7 +288,8 @@ def test_nagios_accepts_the_examples_in_debians_stock_configuration(example):
             f"Nagios 4 and its packaged {STOCK_NAGIOS} are not installed: "
             f"{searched('nagios4', 'nagios')}, or no {STOCK_NAGIOS} (apt install nagios4-core)")
     require_stock("validating the examples inside /etc/nagios4")
-    text = readme_block("nagios") if example == "README.md" else (REPO / example).read_text()
+    text = (blocks("nagios", guide("nagios"))[0].text if example == "docs/nagios.md"
+            else (REPO / example).read_text())
     placed = [Path("/etc/nagios4/conf.d/zz-bx24-test-command.cfg"),
               Path("/etc/nagios4/conf.d/zz-bx24-test-templates.cfg"),
               Path("/etc/nagios4/conf.d/zz-bx24-test-portal.cfg")]
@@ -754,22 +305,6 @@ def test_nagios_accepts_the_examples_in_debians_stock_configuration(example):
         for path in placed:
             path.unlink(missing_ok=True)
     assert nagios_services(with_portal) == nagios_services(stock) + text.count("define service")
-
-
-def validate_stock_nagios() -> str:
-    assert NAGIOS is not None
-    validation = subprocess.run([NAGIOS, "-v", str(STOCK_NAGIOS)], capture_output=True,
-                                text=True, env={"PATH": PLAIN_PATH, "LANG": "C.UTF-8"})
-    assert validation.returncode == 0, validation.stdout
-    assert "Total Warnings: 0" in validation.stdout
-    assert "Total Errors:   0" in validation.stdout
-    return validation.stdout
-
-
-def nagios_services(validation: str) -> int:
-    found = re.search(r"Checked (\d+) services\.", validation)
-    assert found is not None, validation
-    return int(found.group(1))
 
 
 # --------------------------------------------------------------------------- node_exporter

@@ -30,26 +30,18 @@ from typing import Any, Dict, List
 import director
 import fake_portal
 import pytest
-from conftest import REPORT, readme_lines
+from daemons import ICINGA2, PORTALS, Portal, files_holding, require, require_system_python, searched
+from icinga import ICINGA_LINES, assert_icinga_result
 from icinga_node import IcingaNode, result_fields
+from net import free_port
+from plugin import REPO, REPORT
 from private_postgres import Postgres, private_folder
 from system_state import package_tests_asked
-from test_daemons import (
-    ICINGA2,
-    ICINGA_LINES,
-    PORTALS,
-    REPO,
-    Portal,
-    assert_icinga_result,
-    files_holding,
-    plugin_dir,  # noqa: F401 - a fixture
-    require,
-    require_system_python,
-    searched,
-)
-from test_failures import free_port
 
 from check_bx24_sip import build_parser
+from docs import guide, marked
+
+pytestmark = [pytest.mark.daemons, pytest.mark.configurations]
 
 BASKETS = REPO / "contrib" / "icinga2" / "director"
 CONF = REPO / "contrib" / "icinga2" / "check_bx24_sip.conf"
@@ -292,26 +284,29 @@ def test_a_second_restore_changes_nothing(setup):
 
 def test_the_shipped_basket_is_what_director_itself_exports(setup):
     """Restored and dumped again by 1.10.2, byte for byte: no property 1.10.2 does not know.
-    1.11 dumps the same objects with a uuid of its own on each and intervals as numbers."""
+    1.11 dumps the same objects in its own dialect (see as_1_10_writes_it)."""
     shipped = (BASKETS / SETUPS[setup["setup"]]).read_text()
     if director_version() < (1, 11):
         dumped = json.dumps(setup["dumps"][0], indent=4, ensure_ascii=False) + "\n"
         assert dumped.replace("\\/", "/") == shipped.replace("\\/", "/")
     else:
-        assert as_exported_by_1_10(setup["dumps"][0]) == json.loads(shipped)
+        assert as_1_10_writes_it(setup["dumps"][0]) == as_1_10_writes_it(json.loads(shipped))
 
 
 NUMBERS_1_10_WRITES_AS_TEXT = ("check_interval", "retry_interval", "check_timeout",
                                "max_check_attempts")
+# what 1.11 adds (a uuid on every Icinga object) or leaves out (a Datafield's originalId)
+DIALECT_KEYS = ("uuid", "originalId")
 
 
-def as_exported_by_1_10(value):
-    """A 1.11 dump without the uuids it adds, its intervals written as 1.10.2 writes them."""
+def as_1_10_writes_it(value):
+    """A dump without the keys only one Director version writes, its intervals as text."""
     if isinstance(value, dict):
         return {key: str(item) if key in NUMBERS_1_10_WRITES_AS_TEXT and isinstance(item, int)
-                else as_exported_by_1_10(item) for key, item in value.items() if key != "uuid"}
+                else as_1_10_writes_it(item) for key, item in value.items()
+                if key not in DIALECT_KEYS}
     if isinstance(value, list):
-        return [as_exported_by_1_10(item) for item in value]
+        return [as_1_10_writes_it(item) for item in value]
     return value
 
 
@@ -535,7 +530,8 @@ def test_the_readmes_director_commands_run_as_written(tmp_path, database, plugin
     node.config.write_text(node_config(node, setup_name, plugin_folder(setup_name, plugin_dir)))
     director_db = director.Director(tmp_path / "icingaweb2", database, "director_readme")
     director_db.cli("migration", "run")
-    lines = readme_lines(f"director-{setup_name}") + readme_lines("director-portal")
+    icinga = guide("icinga2")
+    lines = marked(f"director-{setup_name}", icinga).lines + marked("director-portal", icinga).lines
     node.start()
     try:
         node.wait_for_api(API_USER, API_PASSWORD)

@@ -19,23 +19,17 @@ from typing import Dict, List
 
 import fake_portal
 import pytest
-from conftest import REPORT, readme_lines
+from daemons import ICINGA2, PORTALS, files_holding, require, require_system_python, searched, wait_for
+from icinga import assert_icinga_result
 from icinga_node import IcingaNode, result_fields
-from test_daemons import (
-    ICINGA2,
-    PORTALS,
-    REPO,
-    assert_icinga_result,
-    files_holding,
-    plugin_dir,  # noqa: F401 - a fixture
-    require,
-    require_system_python,
-    searched,
-    wait_for,
-)
-from test_failures import free_port
+from net import free_port
+from plugin import REPO, REPORT
 
-README = (REPO / "README.md").read_text()
+from docs import guide, marked, titled
+
+pytestmark = [pytest.mark.daemons, pytest.mark.configurations]
+
+ICINGA_GUIDE = guide("icinga2")
 MASTER, AGENT = "master.example.org", "agent1.example.org"
 README_HOST = "yourportal.bitrix24.com"
 README_WEBHOOK_FILE = "/etc/icinga2/bx24/yourportal.url"
@@ -58,14 +52,6 @@ object ApiListener "api" {{
   accept_commands = {agent}
 }}
 """
-
-
-def readme_config(title: str) -> str:
-    """The README block that starts with the comment /* TITLE */."""
-    found = re.search(r"^```\n(/\* " + re.escape(title) + r" \*/\n.*?)^```", README,
-                      re.S | re.M)
-    assert found, f"the README has no block /* {title} */"
-    return found.group(1)
 
 
 def replaced(text: str, replacements: Dict[str, str]) -> str:
@@ -112,10 +98,11 @@ def cluster(tmp_path_factory, plugin_dir):
     try:
         master.make_ca()
         etc = str(master.root / "etc")
-        (master.root / "etc" / "zones.conf").write_text(readme_config("master: /etc/icinga2/zones.conf"))
-        subprocess.run(["bash", "-euc", replaced("\n".join(readme_lines("distributed-master")),
+        (master.root / "etc" / "zones.conf").write_text(
+            titled("master: /etc/icinga2/zones.conf", ICINGA_GUIDE).text)
+        subprocess.run(["bash", "-euc", replaced("\n".join(marked("distributed-master", ICINGA_GUIDE).lines),
                                                  {"/etc/icinga2": etc})], cwd=REPO, check=True)
-        host = replaced(readme_config("master: /etc/icinga2/zones.d/master/bx24_portals.conf"),
+        host = replaced(titled("master: /etc/icinga2/zones.d/master/bx24_portals.conf", ICINGA_GUIDE).text,
                         {f'"{README_HOST}"': '"lines-portal"',
                          README_WEBHOOK_FILE: str(webhook_file)})
         (master.root / "etc" / "zones.d" / "master" / "bx24_portals.conf").write_text(host)
@@ -127,7 +114,7 @@ def cluster(tmp_path_factory, plugin_dir):
 
         agent.request_certificate(master.api_port, master.ticket_for(AGENT, salt))
         (agent.root / "etc" / "zones.conf").write_text(replaced(
-            readme_config("agent: /etc/icinga2/zones.conf"),
+            titled("agent: /etc/icinga2/zones.conf", ICINGA_GUIDE).text,
             {f'host = "{MASTER}"': 'host = "127.0.0.1"',
              'port = "5665"': f'port = "{master.api_port}"'}))
         agent.config.write_text(node_config(agent, plugin_dir, salt, agent=True))

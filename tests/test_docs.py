@@ -7,11 +7,14 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
+from typing import List, Tuple
 
 import pytest
-from conftest import REPO, run_plugin
+from plugin import REPO, run_plugin
 
 from check_bx24_sip import __version__
+from docs import fenced_blocks
 
 OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z-]+)")
 
@@ -40,7 +43,7 @@ def test_russian_guide_lists_the_options_of_the_english_readme():
 
     english = table("README.md", "## Options\n")
     assert english == help_options()
-    assert table("README.ru.md", "## 12. Параметры\n") == english
+    assert table("README.ru.md", "## Параметры\n") == english
 
 
 COMMAND_LANGUAGES = ("sh", "cron", "yaml", "nagios")
@@ -50,17 +53,82 @@ def command_blocks(name: str) -> list:
     """The blocks a user copies (shell, cron, alert rules, Nagios and Icinga objects), in order,
     without comments: the words around them may differ, the commands may not."""
     found = []
-    text = (REPO / name).read_text()
-    for language, body in re.findall(r"^```(\w*)\n(.*?)^```", text, re.S | re.M):
-        if language in COMMAND_LANGUAGES or (language == "" and body.startswith(("object ", "/* "))):
-            lines = [re.sub(r"\s{2,}#.*$", "", line).rstrip() for line in body.splitlines()]
-            found.append((language, [line for line in lines if line and not line.startswith("#")]))
+    for block in fenced_blocks((REPO / name).read_text()):
+        if block.language in COMMAND_LANGUAGES or (
+                block.language == "" and block.text.startswith(("object ", "/* "))):
+            lines = [re.sub(r"\s{2,}#.*$", "", line).rstrip() for line in block.lines]
+            found.append((block.language,
+                          [line for line in lines if line and not line.startswith("#")]))
     return found
 
 
-def test_russian_guide_has_every_command_of_the_english_readme_in_order():
+# each English document and its Russian twin
+TWINS = [("README.md", "README.ru.md")] + [
+    (f"docs/{path.stem}.md", f"docs/{path.stem}.ru.md")
+    for path in sorted((REPO / "docs").glob("*.md")) if not path.name.endswith(".ru.md")]
+
+
+@pytest.mark.parametrize("english,russian", TWINS, ids=[pair[0] for pair in TWINS])
+def test_russian_guide_has_every_command_of_the_english_one_in_order(english, russian):
     """A Russian-only admin follows the same steps: no command missing, none out of order."""
-    assert command_blocks("README.ru.md") == command_blocks("README.md")
+    assert command_blocks(russian) == command_blocks(english)
+
+
+def headings(text: str) -> List[str]:
+    """The level of every heading ('##', '###' ...), code blocks left out."""
+    return re.findall(r"(?m)^(#{1,6}) ", re.sub(r"(?ms)^```.*?^```", "", text))
+
+
+def table_rows(text: str) -> List[List[Tuple[str, ...]]]:
+    """Every table, as its rows (header and rule left out), each row as its code spans: the
+    options, messages, paths and values that read the same in every language."""
+    tables: List[List[Tuple[str, ...]]] = []
+    inside = False
+    for line in re.sub(r"(?ms)^```.*?^```", "", text).splitlines():
+        if not line.startswith("|"):
+            inside = False
+            continue
+        if not inside:
+            tables.append([])
+            inside = True
+            continue  # the header
+        if not re.fullmatch(r"\|[-| ]+\|", line):
+            tables[-1].append(tuple(re.findall(r"`([^`]*)`", line)))
+    return tables
+
+
+@pytest.mark.parametrize("english,russian", TWINS, ids=[pair[0] for pair in TWINS])
+def test_russian_guide_mirrors_the_english_one_row_for_row(english, russian):
+    """The same sections in the same order and every table with the same rows: a row that one
+    guide has and the other lacks (a state, a message, a macro) fails here."""
+    english_text, russian_text = (REPO / english).read_text(), (REPO / russian).read_text()
+    assert headings(russian_text) == headings(english_text)
+    assert table_rows(russian_text) == table_rows(english_text)
+
+
+GUIDES = ["README.md", "README.ru.md"] + sorted(
+    str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md"))
+
+
+def anchors(path: Path) -> List[str]:
+    """GitHub's anchors for the headings of a Markdown file."""
+    return [re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"(?m)^#{1,6} (.*)$",
+                                      re.sub(r"(?ms)^```.*?^```", "", path.read_text()))]
+
+
+@pytest.mark.parametrize("name", GUIDES)
+def test_every_link_resolves_and_no_anchor_repeats(name):
+    """No heading anchor twice in a file, and every link to another guide or a section lands."""
+    path = REPO / name
+    own = anchors(path)
+    assert sorted({anchor for anchor in own if own.count(anchor) > 1}) == []
+    broken = []
+    for target, anchor in re.findall(r"\]\(([^)#\s:]*)(?:#([^)\s]+))?\)", path.read_text()):
+        linked = (path.parent / target).resolve() if target else path
+        if not linked.exists() or (anchor and anchor not in anchors(linked)):
+            broken.append(f"{target}#{anchor}")
+    assert broken == []
 
 
 def test_every_copy_of_the_version_agrees():
@@ -161,8 +229,8 @@ def failure_messages() -> dict:
     """What the plugin says when it fails: every failing scenario of the fake portal, the
     transport failures and the usage errors, each run as a monitoring system runs it."""
     import fake_portal
+    from net import free_port
     from pytest_httpserver import HTTPServer
-    from test_failures import free_port
 
     found = {}
     server = HTTPServer(host="127.0.0.1", port=0)
@@ -213,7 +281,7 @@ def failure_messages() -> dict:
 
 
 @pytest.mark.parametrize("name,heading", [("README.md", "## Troubleshooting\n"),
-                                          ("README.ru.md", "## 14. Если что-то не так\n")])
+                                          ("README.ru.md", "## Если что-то не так\n")])
 def test_troubleshooting_explains_every_message_the_plugin_prints(name, heading):
     from check_bx24_sip import ERROR_HINTS
 
@@ -229,15 +297,15 @@ def test_troubleshooting_explains_every_message_the_plugin_prints(name, heading)
 
 
 def test_the_json_table_names_every_key_of_the_output(portal):
-    """Every key of the JSON object and of its line objects is in the README's schema table."""
+    """Every key of the JSON object and of its line objects is in the guide's schema table."""
     import fake_portal
 
     fake_portal.serve_lines(portal.server, "lines-default-failed")
     run = run_plugin("--webhook", portal.webhook, "--check", "all", "--output", "json")
     assert run.code == 2, run.stdout
     document = json.loads(run.stdout)
-    readme = (REPO / "README.md").read_text()
-    table = readme.split("### `--output json`", 1)[1].split("```json", 1)[0]
+    guide = (REPO / "docs" / "outputs.md").read_text()
+    table = guide.split("### `--output json`", 1)[1].split("```json", 1)[0]
     rows = {row.split("`")[1]: row for row in table.splitlines() if row.startswith("| `")}
     assert set(document) == set(rows)
     documented = set(re.findall(r"`(\w+)`", rows["lines"]))
@@ -247,7 +315,7 @@ def test_the_json_table_names_every_key_of_the_output(portal):
 def test_the_readmes_test_packages_are_what_ci_installs():
     """The Testing section's apt lines name what the suite needs (iproute2 for the network
     namespaces, Director, Zabbix, ...), and CI installs each of them."""
-    readme = (REPO / "README.md").read_text().split("\n## Testing", 1)[1]
+    readme = (REPO / "docs" / "testing.md").read_text().split("\n## Testing", 1)[1]
     named = {word for line in readme.splitlines() if line.startswith("apt install ")
              for word in line.split()[2:]}
     ci = (REPO / ".ci" / "release").read_text()

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import fake_portal
 import pytest
-from conftest import assert_output, day, run_plugin
 from fake_portal import Reply, serve_reply
-from test_failures import free_port, tls_portal  # noqa: F401 - a fixture
+from net import free_port
+from plugin import assert_output, day, run_plugin
 from werkzeug import Response
 
 from check_bx24_sip import (

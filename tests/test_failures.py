@@ -8,9 +8,9 @@ import time
 
 import fake_portal
 import pytest
-from conftest import UNREACHABLE_STATES, assert_output, day, run_plugin
 from fake_portal import SECRET
 from netns import netns_prefix
+from plugin import UNREACHABLE_STATES, assert_output, day, run_plugin
 from werkzeug import Response
 
 

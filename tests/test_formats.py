@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 
 import fake_portal
 import pytest
-from conftest import TIME, day, run_plugin
-from test_failures import drip, free_port
+from net import drip, free_port
+from plugin import TIME, day, run_plugin
+from promtool import promtool_verdict, require_promtool
 
 from check_bx24_sip import __version__
 
@@ -248,22 +246,10 @@ def test_readers_never_see_a_partial_prometheus_file(portal, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["bx24_sip.prom"]
 
 
-PROMTOOL = shutil.which("promtool")
-
-
-def promtool_verdict(text: str) -> str:
-    """What Prometheus' own linter says of an exposition: empty when it has nothing to say."""
-    assert PROMTOOL is not None
-    done = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
-                          text=True, timeout=60)
-    return f"exit {done.returncode}: {done.stdout}{done.stderr}".strip()
-
-
 @pytest.mark.parametrize("scenario", ["paid", "expired", "paid-no-date", "unpaid-trial",
                                       "unpaid-no-minutes", "access-denied", "html-page"])
 def test_promtool_accepts_the_text_of_every_state(portal, scenario):
-    if PROMTOOL is None:
-        require_in_ci("promtool is not installed (apt install prometheus)")
+    require_promtool()
     portal.serve(scenario)
     run = run_plugin("--webhook", portal.webhook, "--output", "prometheus")
     assert run.code == fake_portal_state(scenario)
@@ -271,20 +257,13 @@ def test_promtool_accepts_the_text_of_every_state(portal, scenario):
 
 
 def test_promtool_accepts_the_text_of_failures_that_stop_the_check_early(tmp_path):
-    if PROMTOOL is None:
-        require_in_ci("promtool is not installed (apt install prometheus)")
+    require_promtool()
     port = free_port()
     for args in (["--webhook", f"http://127.0.0.1:{port}/rest/1/abcd1234efgh5678/"],
                  ["--webhook-file", str(tmp_path / "missing")], ["--bogus"]):
         run = run_plugin(*args, "--output", "prometheus")
         assert run.code == 3
         assert promtool_verdict(run.stdout) == "exit 0:"
-
-
-def require_in_ci(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: .ci/run must install it)")
-    pytest.skip(reason)
 
 
 def fake_portal_state(scenario: str) -> int:

@@ -11,8 +11,9 @@ import secrets
 
 import fake_portal
 import pytest
-from conftest import TIME, assert_output, day, run_plugin
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
+from plugin import TIME, assert_output, day, run_plugin
+from promtool import promtool_verdict, require_promtool
 
 from check_bx24_sip import (
     Answer,
@@ -459,8 +460,6 @@ OUTPUT_CASES = [(row[0], mode, code, line, row[5])
                          ids=[f"{case[0]}-{case[1]}" for case in OUTPUT_CASES])
 def test_line_scenarios_in_json_and_prometheus(portal, scenario, mode, code, line, requests):
     """The same verdict in every output; Prometheus' own linter has nothing to say."""
-    from test_formats import PROMTOOL, promtool_verdict, require_in_ci
-
     portal.serve(scenario)
     run = run_plugin("--webhook", portal.webhook, "--check", mode, "--output", "json")
     document = json.loads(run.stdout)
@@ -471,8 +470,7 @@ def test_line_scenarios_in_json_and_prometheus(portal, scenario, mode, code, lin
     assert (f'bx24_sip_check_state{{portal="127.0.0.1:{portal.server.port}",check="{mode}"}} {code}'
             in run.lines)
     assert len(portal.server.log) == 2 * requests
-    if PROMTOOL is None:
-        require_in_ci("promtool is not installed (apt install prometheus)")
+    require_promtool()
     assert promtool_verdict(run.stdout) == "exit 0:"
 
 

@@ -6,7 +6,7 @@ import os
 import sys
 
 import pytest
-from conftest import SCRIPT, assert_output, run_plugin
+from plugin import SCRIPT, assert_output, run_plugin
 
 from check_bx24_sip import __version__
 

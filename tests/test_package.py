@@ -24,28 +24,22 @@ from typing import Dict
 
 import fake_portal
 import pytest
-from conftest import REPORT, SCRIPT, assert_output, day, readme_lines, run_plugin
-from system_state import package_tests_asked, restored
-from test_daemons import (
-    HOSTS,
-    NAGIOS,
-    PLAIN_PATH,
-    PORTALS,
-    Daemon,
-    GraphiteSink,
+from daemons import HOSTS, NAGIOS, PLAIN_PATH, PORTALS, Daemon, GraphiteSink, force_checks, require, wait_for
+from icinga import (
     assert_icinga_result,
-    assert_nagios_result,
-    force_checks,
     icinga_constants,
     icinga_results,
     icinga_test_features,
-    portals,  # noqa: F401 - a fixture
-    require,
     service_count,
-    status_blocks,
     validate_icinga,
-    wait_for,
 )
+from nagios import assert_nagios_result, status_blocks
+from plugin import REPORT, SCRIPT, assert_output, day, run_plugin
+from system_state import package_tests_asked, restored
+
+from docs import guide, marked
+
+pytestmark = pytest.mark.daemons
 
 PACKAGE = "monitoring-plugins-bx24-sip"
 DOC = Path("/usr/share/doc") / PACKAGE
@@ -100,6 +94,9 @@ def test_the_package_puts_every_file_where_debian_looks():
     for name in ("bx24_sip.json", "bx24_sip_templates.json"):
         assert (Path(DIRECTOR) / name).read_text() == (
             SCRIPT.parent / "contrib" / "icinga2" / "director" / name).read_text()
+    guides = sorted(path.name for path in (SCRIPT.parent / "docs").glob("*.md"))
+    assert guides and all({f"{DOC}/docs/{name}", f"{DOC}/docs/{name}.gz"} & listed
+                          for name in guides)  # every guide (compressed above 4 KiB)
     assert not [path for path in listed if "/conf.d/" in path]  # commands, never services
     # the plugin is a module that starts from the bytecode py3compile made at install, and the
     # plugin folder holds a launcher run by Debian's python3
@@ -317,7 +314,7 @@ def test_the_readmes_zabbix_agent_steps_run_as_written():
     key's run goes to the placeholder portal, so it runs where no name can be resolved."""
     require(Path("/usr/sbin/zabbix_agent2").exists(), "zabbix-agent2 is not installed")
     require_absent(Path("/etc/zabbix/bx24"), Path("/etc/zabbix/zabbix_agent2.d/bx24_sip.conf"))
-    lines = readme_lines("zabbix-agent")
+    lines = marked("zabbix-agent", guide("zabbix")).lines
     assert lines[-1].startswith("zabbix_agent2 -c /etc/zabbix/zabbix_agent2.conf -t ")
     with restored("/etc/zabbix"):
         for line in lines[:-1]:

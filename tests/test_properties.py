@@ -6,10 +6,10 @@ import json
 import re
 
 import fake_portal
-from conftest import run_plugin
 from fake_portal import Reply, serve_reply
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from plugin import run_plugin
 
 import check_bx24_sip
 

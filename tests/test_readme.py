@@ -12,34 +12,26 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import pytest
-from conftest import REPO
+from plugin import REPO
 from system_state import require_stock, restored
 
-README = (REPO / "README.md").read_text()
+import docs
+
+# the README and the guides: every command a user copies
+README = "\n".join(path.read_text() for path in docs.english_documents())
 PLUGIN = "/usr/lib/nagios/plugins/check_bx24_sip"
 CRON_PATH = "/usr/bin:/bin"  # what cron gives a job, whatever the admin's shell has
 WEBHOOK_FILE = "/etc/nagios4/bx24/yourportal.url"
 
 
 def blocks(language: str) -> List[str]:
-    """The fenced code blocks of one language ("" for those without one)."""
-    found: List[str] = []
-    current: List[str] = []
-    inside: Optional[str] = None
-    for line in README.splitlines():
-        if line.startswith("```"):
-            if inside is None:
-                inside, current = line[3:].strip(), []
-            else:
-                if inside == language:
-                    found.append("\n".join(current))
-                inside = None
-        elif inside is not None:
-            current.append(line)
-    return found
+    """The fenced code blocks of one language in the README and the guides, without their last
+    newline."""
+    return [block.text.rstrip("\n") for path in docs.english_documents()
+            for block in docs.blocks(language, path)]
 
 
 def cron_jobs() -> List[str]:
@@ -142,9 +134,9 @@ def test_every_path_in_the_readme_exists_on_debian_or_is_made_by_it(path):
 
 def test_the_fake_portal_prints_a_command_that_works():
     """"See every state before deploying": the printed command, pasted into a shell as is."""
-    from conftest import clean_env, day
+    from plugin import clean_env, day
 
-    portal = subprocess.Popen([sys.executable, "tests/fake_portal.py", "expiring"], cwd=REPO,
+    portal = subprocess.Popen([sys.executable, "tests/harness/fake_portal.py", "expiring"], cwd=REPO,
                               stdout=subprocess.PIPE, text=True, env=clean_env())
     try:
         assert portal.stdout is not None
@@ -161,7 +153,7 @@ def test_the_fake_portal_prints_a_command_that_works():
 
 def test_the_readme_nagios_block_is_what_the_example_file_holds():
     """The README says "exactly what the example file holds": the objects, not the comments."""
-    block = blocks("nagios")[0]
+    block = docs.blocks("nagios", docs.guide("nagios"))[0].text
     example = (REPO / "contrib" / "nagios" / "bx24_sip_example.cfg").read_text()
     objects = "\n".join(line for line in example.splitlines() if not line.startswith("#")).strip()
     assert block.strip() == objects

@@ -8,10 +8,10 @@ from typing import List
 
 import fake_portal
 import pytest
-from conftest import run_plugin
 from fake_portal import Reply, serve_reply
+from net import drip, free_port
 from netns import netns_available, netns_prefix
-from test_failures import drip, free_port
+from plugin import run_plugin
 
 import check_bx24_sip
 

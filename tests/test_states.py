@@ -10,8 +10,8 @@ from datetime import date, timedelta, timezone
 
 import fake_portal
 import pytest
-from conftest import SCRIPT, TIME, assert_output, day, run_plugin
 from fake_portal import Reply, serve_reply
+from plugin import SCRIPT, TIME, assert_output, day, run_plugin
 from werkzeug import Response
 
 from check_bx24_sip import __version__

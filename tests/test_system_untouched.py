@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import SYSTEM_BEFORE
-from system_state import WATCHED, differences, fingerprint
+from system_state import SYSTEM_BEFORE, WATCHED, differences, fingerprint
 
 
 def test_the_suite_leaves_etc_and_var_lib_as_they_were():

@@ -5,7 +5,7 @@ Both agents answer `zabbix_get` through contrib/zabbix/bx24_sip.conf; a Zabbix s
 PostgreSQL database and the frontend's API imports the template of its version, links it to one
 host per fake-portal scenario (and one host monitored through a proxy), checks them, and the
 tests read the discovered lines, the item values and the problems back through the API. Every
-part is private (tests/zabbix_stack.py). The plugin is the file copied alone into a plugin
+part is private (tests/harness/zabbix_stack.py). The plugin is the file copied alone into a plugin
 folder, as for the other daemons; with BX24_TEST_STOCK=yes (CI) the agent file is used exactly
 as shipped, with the webhook folder /etc/zabbix/bx24 created for the run and removed after it.
 """
@@ -25,9 +25,11 @@ import fake_portal
 import private_postgres
 import pytest
 import zabbix_stack
-from conftest import REPORT, SCRIPT, day
+from daemons import install_plugin_copy, is_plugin_copy, require, require_system_python, wait_for
+from plugin import REPORT, SCRIPT, day
 from system_state import stock_tests_asked
-from test_daemons import install_plugin_copy, is_plugin_copy, require, require_system_python, wait_for
+
+pytestmark = [pytest.mark.daemons, pytest.mark.configurations]
 
 REPO = SCRIPT.parent
 SHIPPED = REPO / "contrib" / "zabbix" / "bx24_sip.conf"

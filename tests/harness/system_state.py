@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -31,6 +31,10 @@ DAEMON_STATE = {"nagios4": "/var/lib/nagios4", "icinga2": "/var/lib/icinga2",
                 "zabbix_agent2": "/var/lib/zabbix", "cron": "/var/lib/cron"}
 
 Entry = Tuple[str, int, int, int, int, int, str]
+
+# /etc and /var/lib as the session found them, and the state folders left out (a daemon of the
+# machine's own that was running rewrites them by itself): filled by conftest's session start
+SYSTEM_BEFORE: Tuple[Dict[str, Any], List[str]] = ({}, [])
 
 
 def stock_tests_asked() -> bool:

@@ -17,8 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from private_postgres import Postgres, as_user, free_port
-from test_daemons import Daemon, wait_for
+from daemons import Daemon, wait_for
+from net import free_port
+from private_postgres import Postgres, as_user
 
 PLAIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 SERVER = "/usr/sbin/zabbix_server"

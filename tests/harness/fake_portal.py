@@ -9,8 +9,8 @@ written in the server's offset; batch answers with HTTP 200 and their per-comman
 `result_error`, every empty map written as a list [] (PHP). The tests use it through
 pytest-httpserver; a person can run it to see every state before deploying:
 
-    python tests/fake_portal.py expiring          # then run the printed command
-    python tests/fake_portal.py --list
+    python tests/harness/fake_portal.py expiring          # then run the printed command
+    python tests/harness/fake_portal.py --list
 """
 
 from __future__ import annotations
@@ -284,7 +284,8 @@ def plugin_beside_python() -> str:
     if script.exists():
         command = [str(script)]
     else:
-        command = [sys.executable, str(Path(__file__).resolve().parent.parent / "check_bx24_sip.py")]
+        command = [sys.executable,
+                   str(Path(__file__).resolve().parent.parent.parent / "check_bx24_sip.py")]
     here = os.getcwd()
     shown = [os.path.relpath(part, here) if part.startswith(here + os.sep) else part
              for part in command]

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from test_failures import free_port
+from net import free_port
 
 Sample = Tuple[str, Tuple[Tuple[str, str], ...]]  # name, sorted labels
 

@@ -18,7 +18,8 @@ from base64 import b64encode
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from test_daemons import ICINGA2, PLAIN_PATH, Daemon, icinga_constants, wait_for, write_command
+from daemons import ICINGA2, PLAIN_PATH, Daemon, wait_for, write_command
+from icinga import icinga_constants
 
 FOLDERS = ("etc/zones.d", "lib/certs", "log", "cache", "run", "spool")
 

@@ -8,26 +8,12 @@ import glob
 import grp
 import os
 import pwd
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import List
 
-
-def free_port() -> int:
-    """A free port in 20000-32767: any program may take it, Zabbix too (its ListenPort must be
-    1024-32767), and it is never a well-known one."""
-    import random
-
-    while True:
-        port = random.randint(20000, 32767)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+from net import free_port
 
 
 def as_user(user: str) -> List[str]:
