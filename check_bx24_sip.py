@@ -242,6 +242,14 @@ class Thresholds(NamedTuple):
     unpaid: nagiosplugin.state.ServiceState = STATES[DEFAULTS.unpaid]
 
 
+class Limits(NamedTuple):
+    """What a check is judged against, as the JSON output reports it."""
+
+    thresholds: Thresholds
+    unreachable: nagiosplugin.state.ServiceState
+    timeout: float
+
+
 class Options(NamedTuple):
     webhook: Webhook
     thresholds: Thresholds
@@ -254,9 +262,13 @@ class Options(NamedTuple):
     check: str = "connector"
     lines: Tuple[str, ...] = ()  # --line ids, reg150907 form
 
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.thresholds, self.unreachable, self.deadline.seconds)
+
 
 WEBHOOK_SHAPE = "https://PORTAL/rest/USER_ID/CODE/"
-SECRETS: set = set()  # webhook codes seen by parse_webhook; redact() removes them from output
+SECRETS: set = set()  # the webhook codes this run has read: redact() removes them from output
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
 MIN_CODE = 8  # shorter codes would make redact() rewrite ordinary words and numbers
 
@@ -291,7 +303,6 @@ def parse_webhook(text: str) -> Webhook:
         )
     check_host_name(parts.hostname)
     prefix, code = split_webhook_path(parts.path)
-    SECRETS.add(code)
     name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
     host = name if port is None else f"{name}:{port}"
     base = f"{parts.scheme}://{parts.netloc}/{prefix}/{code}/"
@@ -399,7 +410,14 @@ def resolve_webhook(args, environ) -> Webhook:
     if len(sources) > 1:
         names = ", ".join(name for name, _ in sources)
         raise UsageError(f"give exactly one webhook source, not {names}")
-    return parse_webhook(sources[0][1]())
+    webhook = parse_webhook(sources[0][1]())
+    keep_secret(webhook.secret)
+    return webhook
+
+
+def keep_secret(code: str) -> None:
+    """From here on, redact() removes this code from whatever the run prints or writes."""
+    SECRETS.add(code)
 
 
 def build_parser():
@@ -416,6 +434,8 @@ def build_parser():
 
     class Parser(argparse.ArgumentParser):
         """argparse exits 2 (CRITICAL to Nagios); a plugin's usage errors are UNKNOWN."""
+
+        webhook_sources: List[argparse.Action] = []
 
         def error(self, message):
             # argparse quotes the values it rejects; a URL there (a webhook given without
@@ -445,15 +465,17 @@ def build_parser():
     source = parser.add_argument_group(
         "webhook (exactly one source)", "--webhook, --webhook-file, --portal, or the environment "
         "variable BX24_WEBHOOK (best: a file or the environment keep it out of ps)")
-    source.add_argument("--webhook", metavar="URL", action=Once,
-                        help=f"inbound webhook, {WEBHOOK_SHAPE}")
-    source.add_argument("--webhook-file", metavar="PATH", action=Once,
-                        help="read the webhook URL from the first non-empty line")
-    source.add_argument("--portal", metavar="NAME", action=Once,
-                        help="read the webhook URL from --webhook-dir/NAME.url; NAME is a plain "
-                             "name (letters, digits, '.', '_', '-'), as a Zabbix macro gives it")
-    source.add_argument("--webhook-dir", metavar="DIR",
-                        help="the folder of --portal's NAME.url files")
+    parser.webhook_sources = [
+        source.add_argument("--webhook", metavar="URL", action=Once,
+                            help=f"inbound webhook, {WEBHOOK_SHAPE}"),
+        source.add_argument("--webhook-file", metavar="PATH", action=Once,
+                            help="read the webhook URL from the first non-empty line"),
+        source.add_argument("--portal", metavar="NAME", action=Once,
+                            help="read the webhook URL from --webhook-dir/NAME.url; NAME is a "
+                                 "plain name (letters, digits, '.', '_', '-'), as a Zabbix macro "
+                                 "gives it"),
+        source.add_argument("--webhook-dir", metavar="DIR",
+                            help="the folder of --portal's NAME.url files")]
     what = parser.add_argument_group("what to check")
     what.add_argument("--check", choices=CHECKS, default=DEFAULTS.check,
                       help="connector: is the SIP connector paid (one request); lines: are the "
@@ -557,7 +579,16 @@ def line_ids(text: str) -> List[str]:
     return [line_id(part) for part in text.split(",") if part.strip()]
 
 
-def refuse_misplaced_webhook(argv: List[str]) -> None:
+def value_options(parser, webhook_sources: bool) -> Tuple[str, ...]:
+    """The options that take a value, read off the parser; without webhook_sources, those whose
+    empty value means their default (an empty webhook source is no webhook, not a default)."""
+    left_out = [] if webhook_sources else parser.webhook_sources
+    return tuple(option for action in parser._actions  # argparse lists them nowhere public
+                 if action.nargs != 0 and action not in left_out
+                 for option in action.option_strings)
+
+
+def refuse_misplaced_webhook(argv: List[str], options_with_value: Tuple[str, ...]) -> None:
     """A webhook pasted into another option or left as a stray argument: say where, never what.
 
     Every code such a text holds is also redacted from whatever the run prints later.
@@ -570,11 +601,12 @@ def refuse_misplaced_webhook(argv: List[str]) -> None:
         previous = arg
         if not WEBHOOK_TEXT.search(value):
             continue
-        SECRETS.update(code for code in re.findall(r"rest/\d+/([A-Za-z0-9_-]+)", value)
-                       if len(code) >= MIN_CODE)
+        for code in re.findall(r"rest/\d+/([A-Za-z0-9_-]+)", value):
+            if len(code) >= MIN_CODE:
+                keep_secret(code)
         if option == "--webhook":
             continue
-        raise UsageError(misplaced_message(option if option in OPTIONS_WITH_VALUE else None))
+        raise UsageError(misplaced_message(option if option in options_with_value else None))
 
 
 def misplaced_message(option: Optional[str]) -> str:
@@ -587,25 +619,17 @@ def misplaced_message(option: Optional[str]) -> str:
     return f"a webhook URL was given without --webhook: pass it with {sources}"
 
 
-# Options whose empty value means their default: what Nagios or Zabbix passes for a variable
-# that a host leaves unset (--warning-days=$_SERVICEBX24_WARNING_DAYS$, --portal="$1" ...).
-DEFAULT_WHEN_EMPTY = ("--check", "--line", "-w", "--warning-days", "-c", "--critical-days",
-                      "--warning-minutes", "--critical-minutes", "--unpaid", "--unreachable",
-                      "-t", "--timeout", "--ca-file", "--output", "--prometheus-file")
-# every option that takes a value (--webhook, where a URL belongs, aside)
-OPTIONS_WITH_VALUE = ("--webhook-file", "--portal", "--webhook-dir") + DEFAULT_WHEN_EMPTY
-
-
-def without_empty_values(argv: List[str]) -> List[str]:
-    """argv less every option of DEFAULT_WHEN_EMPTY given an empty value."""
+def without_empty_values(argv: List[str], default_when_empty: Tuple[str, ...]) -> List[str]:
+    """argv less every option of default_when_empty given an empty value: what Nagios or Zabbix
+    passes for a variable a host leaves unset (--warning-days=$_SERVICEBX24_WARNING_DAYS$)."""
     kept: List[str] = []
     index = 0
     while index < len(argv):
         arg = argv[index]
         option, equals, value = arg.partition("=")
-        if option in DEFAULT_WHEN_EMPTY and equals and not value:
+        if option in default_when_empty and equals and not value:
             index += 1  # --warning-days=
-        elif arg in DEFAULT_WHEN_EMPTY and argv[index + 1:index + 2] == [""]:
+        elif arg in default_when_empty and argv[index + 1:index + 2] == [""]:
             index += 2  # --warning-days ""
         else:
             kept.append(arg)
@@ -615,8 +639,9 @@ def without_empty_values(argv: List[str]) -> List[str]:
 
 def parse_options(argv: List[str], environ, started: float) -> Options:
     """Options from argv and the environment; the -t clock already runs while files are read."""
-    refuse_misplaced_webhook(argv)
-    args = build_parser().parse_args(without_empty_values(argv))
+    parser = build_parser()
+    refuse_misplaced_webhook(argv, value_options(parser, webhook_sources=True))
+    args = parser.parse_args(without_empty_values(argv, value_options(parser, webhook_sources=False)))
     for unit in ("days", "minutes"):
         warning, critical = getattr(args, f"warning_{unit}"), getattr(args, f"critical_{unit}")
         if warning < critical:
@@ -1494,7 +1519,9 @@ class Outcome(NamedTuple):
     state: nagiosplugin.state.ServiceState
     summary: str
     checked_at: datetime
-    options: Optional[Options] = None
+    portal: Optional[str] = None  # the webhook's host, never the webhook: None before options
+    check: Optional[str] = None  # --check as parsed; None when the options failed
+    limits: Optional[Limits] = None
     status: Optional[ConnectorStatus] = None
     days_left: Optional[int] = None
     elapsed: Optional[float] = None  # seconds, rounded to ms
@@ -1504,13 +1531,11 @@ class Outcome(NamedTuple):
     lines: Optional[Tuple[SipLine, ...]] = None  # None: not checked, or not read
     check_asked: str = "connector"  # --check as argv gave it, for a run whose options failed
 
-    @property
-    def portal(self) -> Optional[str]:
-        return self.options.webhook.host if self.options else None
 
-    @property
-    def check(self) -> Optional[str]:
-        return self.options.check if self.options else None
+def with_options(outcome: Outcome, options: Options) -> Outcome:
+    """The Outcome's part that comes from the options: what was checked, never with what."""
+    return outcome._replace(portal=options.webhook.host, check=options.check,
+                            limits=options.limits)
 
 
 def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime,
@@ -1524,11 +1549,10 @@ def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime
     details.append((2, describe_thresholds(options.thresholds)))
     details += [(2, line) for line in answers]
     connector, lines = values
-    return Outcome(
+    return with_options(Outcome(
         state=check.state,
         summary=check.summary_str,
         checked_at=checked_at,
-        options=options,
         status=connector if isinstance(connector, ConnectorStatus) else None,
         days_left=value_of(check, "days_left"),
         elapsed=api.elapsed,
@@ -1536,7 +1560,7 @@ def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime
         perfdata=tuple(check.perfdata),
         details=tuple(details),
         lines=lines if isinstance(lines, tuple) else None,
-    )
+    ), options)
 
 
 def value_of(check: nagiosplugin.Check, name: str):
@@ -1570,7 +1594,7 @@ def render_json(outcome: Outcome, verbose: int = 0) -> str:
     """One JSON object; the schema is documented in the README and kept stable."""
     import json
 
-    status, options, failure = outcome.status, outcome.options, outcome.failure
+    status, limits, failure = outcome.status, outcome.limits, outcome.failure
     document = {
         "state": str(outcome.state).upper(),
         "state_code": outcome.state.code,
@@ -1580,7 +1604,7 @@ def render_json(outcome: Outcome, verbose: int = 0) -> str:
         "free_minutes": status.free_minutes if status else None,
         "paid_until": status.paid_until.isoformat() if status and status.paid_until else None,
         "days_left": outcome.days_left,
-        "thresholds": thresholds_document(options) if options else None,
+        "thresholds": thresholds_document(limits) if limits else None,
         "request_duration_seconds": outcome.elapsed,
         "checked_at": outcome.checked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "error": {"kind": failure.kind, "code": failure.code, "message": failure.message}
@@ -1604,16 +1628,16 @@ def line_document(line: SipLine) -> dict:
     }
 
 
-def thresholds_document(options: Options) -> dict:
-    limits = options.thresholds
+def thresholds_document(limits: Limits) -> dict:
+    thresholds = limits.thresholds
     return {
-        "warning_days": limits.warning_days,
-        "critical_days": limits.critical_days,
-        "warning_minutes": limits.warning_minutes,
-        "critical_minutes": limits.critical_minutes,
-        "unpaid": str(limits.unpaid).upper(),
-        "unreachable": str(options.unreachable).upper(),
-        "timeout_seconds": options.deadline.seconds,
+        "warning_days": thresholds.warning_days,
+        "critical_days": thresholds.critical_days,
+        "warning_minutes": thresholds.warning_minutes,
+        "critical_minutes": thresholds.critical_minutes,
+        "unpaid": str(thresholds.unpaid).upper(),
+        "unreachable": str(limits.unreachable).upper(),
+        "timeout_seconds": limits.timeout,
     }
 
 
@@ -1758,7 +1782,7 @@ def run(argv: List[str], environ) -> int:
         check()
         outcome = outcome_of(check, options, checked_at, api)
     except Exception as err:  # noqa: BLE001 - a bug still ends as UNKNOWN in the chosen format
-        outcome = internal_error(err, checked_at)._replace(options=options)
+        outcome = with_options(internal_error(err, checked_at), options)
     return emit(outcome, options.output, options.prometheus_file, options.verbose)
 
 

@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 from datetime import date, datetime, timezone
-from types import SimpleNamespace
 
 import fake_portal
 import pytest
@@ -251,8 +250,7 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
 
 def test_prometheus_label_escapes_quotes_and_backslashes():
-    options = SimpleNamespace(webhook=SimpleNamespace(host='a"b\\c'), check="lines")
-    outcome = internal_error(ValueError("x"), NOW)._replace(options=options)  # type: ignore[arg-type]
+    outcome = internal_error(ValueError("x"), NOW)._replace(portal='a"b\\c', check="lines")
     assert ('bx24_sip_up{portal="a\\"b\\\\c",check="lines"} 0'
             in render_prometheus(outcome).splitlines())
 
