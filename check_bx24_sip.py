@@ -12,23 +12,23 @@ The file reads top to bottom as the data flows; its sections, in order:
     failures      CheckFailure and its kinds: what went wrong, raised where it is found
     text          clean, describe_value, plural: portal text made safe for one line
     clock         Deadline, within_deadline: one -t budget for every wait
-    options       argv / file / env  ->  Options                       (pure but for files)
-    portal        Bitrix24 (POSTs, batches, retry), PortalReads (each request once, the
-                  request planning for the lines)                          (the only I/O)
+    options       argv (read once) / file / env  ->  Options          (pure but for files)
+    portal        Bitrix24: POSTs and batches under one deadline, retry   (the only I/O)
     interpretation: the connector   Answer  ->  ConnectorStatus          (pure)
     interpretation: the lines       Answer  ->  BatchAnswer  ->  SipLine  (pure)
+    plan          PortalReads: each request once, the lines' batches planned
     verdict       status or line + thresholds + today  ->  state, reason  (pure)
-    nagiosplugin: the connector     SipConnector (Resource) + ConnectorContext
-    nagiosplugin: the lines         SipLines (Resource) + LinesContext
-    nagiosplugin: the check         perfdata contexts, CheckSummary, build_check
+    nagiosplugin: the connector     SipConnector (Resource): the status and its verdict
+    nagiosplugin: the lines         SipLines (Resource): the lines and their verdicts
+    nagiosplugin: the check         VerdictContext, perfdata contexts, CheckSummary, build_check
     output        one Outcome, three renderers (Nagios, JSON, Prometheus), emit, redact
-    main          run, main, and argv read directly for a run whose options failed
+    main          run, main, and what a run whose options failed prints (Requested)
 
 Failures are exceptions of a few kinds (UsageError, Unreachable, PortalRefused, BadAnswer,
-OutputError), raised where they are found and turned into a state in one place per aspect
-(the Contexts). A line is judged once, when it is read; renderers only format. The webhook
-code is removed from all text in one place too (redact), just before anything is printed or
-written.
+OutputError), raised where they are found and turned into a state in one place (VerdictContext).
+Both aspects are judged once, where they are read (their Resource); renderers only format. The
+webhook code is kept as a secret where the webhook is read (keep_secret) and removed from all
+text in one place (redact), just before anything is printed or written.
 """
 
 from __future__ import annotations
@@ -579,6 +579,42 @@ def line_ids(text: str) -> List[str]:
     return [line_id(part) for part in text.split(",") if part.strip()]
 
 
+class Arg(NamedTuple):
+    """One command-line argument as the option scans see it."""
+
+    text: str  # as given
+    follows: Optional[str]  # the argument before it
+    option: Optional[str]  # "--opt" of "--opt=value", else the argument before if it is an option
+    value: str  # what follows "=" in "--opt=value", else the argument itself
+    inline: bool  # "--opt=value"
+
+
+def read_argv(argv: List[str]) -> List[Arg]:
+    """argv read once: what every later step (the scans, argparse, the output path of a run
+    whose options failed) takes its arguments from."""
+    args: List[Arg] = []
+    follows: Optional[str] = None
+    for text in argv:
+        if text.startswith("--") and "=" in text:
+            option, value = text.split("=", 1)
+            args.append(Arg(text, follows, option, value, inline=True))
+        else:
+            before = follows if follows is not None and follows.startswith("-") else None
+            args.append(Arg(text, follows, before, text, inline=False))
+        follows = text
+    return args
+
+
+class Requested(NamedTuple):
+    """What the output path needs, as argv asked for it: read before parsing, so that a run
+    whose options fail still prints in the format its caller parses."""
+
+    output: str
+    check: str
+    textfile: Optional[str]
+    verbosity: int
+
+
 def value_options(parser, webhook_sources: bool) -> Tuple[str, ...]:
     """The options that take a value, read off the parser; without webhook_sources, those whose
     empty value means their default (an empty webhook source is no webhook, not a default)."""
@@ -588,25 +624,21 @@ def value_options(parser, webhook_sources: bool) -> Tuple[str, ...]:
                  for option in action.option_strings)
 
 
-def refuse_misplaced_webhook(argv: List[str], options_with_value: Tuple[str, ...]) -> None:
+def refuse_misplaced_webhook(args: List[Arg], options_with_value: Tuple[str, ...]) -> None:
     """A webhook pasted into another option or left as a stray argument: say where, never what.
 
     Every code such a text holds is also redacted from whatever the run prints later.
     """
-    previous = None
-    for arg in argv:
-        option, value = arg.split("=", 1) if arg.startswith("--") and "=" in arg else (None, arg)
-        if option is None and previous is not None and previous.startswith("-"):
-            option = previous
-        previous = arg
-        if not WEBHOOK_TEXT.search(value):
+    for arg in args:
+        if not WEBHOOK_TEXT.search(arg.value):
             continue
-        for code in re.findall(r"rest/\d+/([A-Za-z0-9_-]+)", value):
+        for code in re.findall(r"rest/\d+/([A-Za-z0-9_-]+)", arg.value):
             if len(code) >= MIN_CODE:
                 keep_secret(code)
-        if option == "--webhook":
+        if arg.option == "--webhook":
             continue
-        raise UsageError(misplaced_message(option if option in options_with_value else None))
+        raise UsageError(misplaced_message(
+            arg.option if arg.option in options_with_value else None))
 
 
 def misplaced_message(option: Optional[str]) -> str:
@@ -619,29 +651,24 @@ def misplaced_message(option: Optional[str]) -> str:
     return f"a webhook URL was given without --webhook: pass it with {sources}"
 
 
-def without_empty_values(argv: List[str], default_when_empty: Tuple[str, ...]) -> List[str]:
+def without_empty_values(args: List[Arg], default_when_empty: Tuple[str, ...]) -> List[str]:
     """argv less every option of default_when_empty given an empty value: what Nagios or Zabbix
     passes for a variable a host leaves unset (--warning-days=$_SERVICEBX24_WARNING_DAYS$)."""
-    kept: List[str] = []
-    index = 0
-    while index < len(argv):
-        arg = argv[index]
-        option, equals, value = arg.partition("=")
-        if option in default_when_empty and equals and not value:
-            index += 1  # --warning-days=
-        elif arg in default_when_empty and argv[index + 1:index + 2] == [""]:
-            index += 2  # --warning-days ""
-        else:
-            kept.append(arg)
-            index += 1
-    return kept
+    dropped = set()
+    for index, arg in enumerate(args):
+        if arg.text.endswith("=") and arg.text[:-1] in default_when_empty:
+            dropped.add(index)  # --warning-days= (or -w=)
+        elif arg.text == "" and arg.follows in default_when_empty:
+            dropped.update((index - 1, index))  # --warning-days ""
+    return [arg.text for index, arg in enumerate(args) if index not in dropped]
 
 
-def parse_options(argv: List[str], environ, started: float) -> Options:
+def parse_options(argv: List[Arg], environ, started: float) -> Options:
     """Options from argv and the environment; the -t clock already runs while files are read."""
     parser = build_parser()
     refuse_misplaced_webhook(argv, value_options(parser, webhook_sources=True))
-    args = parser.parse_args(without_empty_values(argv, value_options(parser, webhook_sources=False)))
+    args = parser.parse_args(without_empty_values(argv, value_options(parser,
+                                                                      webhook_sources=False)))
     for unit in ("days", "minutes"):
         warning, critical = getattr(args, f"warning_{unit}"), getattr(args, f"critical_{unit}")
         if warning < critical:
@@ -827,17 +854,19 @@ class Bitrix24:
     one deadline, each retried once when Bitrix24 says it is rate limited and time allows.
     Every answer is kept, for -v and for the request time."""
 
-    def __init__(self, options: Options):
-        self.options = options
+    def __init__(self, webhook: Webhook, deadline: "Deadline", verify: Union[bool, str]):
+        self.webhook = webhook
+        self.deadline = deadline
+        self.verify = verify
         self.answers: List[Answer] = []
 
     def call(self, method: str, read, body: bytes = b"{}"):
         """POST one method (or batch) and read the answer with `read`."""
-        request = Request(self.options.webhook.url_for(method), body)
+        request = Request(self.webhook.url_for(method), body)
         try:
             return read(self.post(request))
         except PortalRefused as refused:
-            time_left = self.options.deadline.remaining()
+            time_left = self.deadline.remaining()
             if not refused.rate_limited or time_left <= RATE_LIMIT_PAUSE + 1:
                 raise
         time.sleep(RATE_LIMIT_PAUSE)
@@ -851,10 +880,9 @@ class Bitrix24:
         return self.call("batch", interpret_batch, body)
 
     def post(self, request: Request) -> Answer:
-        options = self.options
-        host, deadline = options.webhook.host, options.deadline
+        host, deadline = self.webhook.host, self.deadline
         answer = within_deadline(deadline,
-                                 lambda: post_once(request, host, deadline, options.verify),
+                                 lambda: post_once(request, host, deadline, self.verify),
                                  late=Unreachable(no_answer_in_time(host, deadline)))
         self.answers.append(answer)
         return answer
@@ -866,87 +894,10 @@ class Bitrix24:
 
     def details(self) -> Tuple[List[str], List[str]]:
         """For -v a line per request, for -vv each answer's body."""
-        host = self.options.webhook.host
+        host = self.webhook.host
         return ([f"{host}: HTTP {a.status}, {len(a.body)} bytes in {a.elapsed:.3f}s"
                  for a in self.answers],
                 [f"answer: {clean(a.body.decode('utf-8', 'replace'), 300)}" for a in self.answers])
-
-
-class PortalReads:
-    """What the aspects read from the portal, each request made once.
-
-    `--check connector` asks the connector's method alone (one request, as in 1.0). The other
-    checks start with one batch (line list, default line, and in `all` the connector) that both
-    aspects read; the lines then need one batch of statuses per MAX_BATCH cloud lines.
-    """
-
-    def __init__(self, api: Bitrix24, check: str):
-        self.api = api
-        self.check = check
-        self._first: Union[BatchAnswer, CheckFailure, None] = None
-
-    def connector(self) -> ConnectorStatus:
-        if self.check == "connector":
-            return self.api.call(CONNECTOR_METHOD, interpret_connector)
-        # the method alone answers its own errors with HTTP 400, which picks the same hint
-        return parse_connector(self.first_batch().get("connector", status=400))
-
-    def first_batch(self) -> BatchAnswer:
-        if self._first is None:
-            commands = {"lines": "voximplant.line.get", "default": "voximplant.line.outgoing.get"}
-            if self.check == "all":
-                commands["connector"] = CONNECTOR_METHOD
-            try:
-                self._first = self.api.batch(commands)
-            except CheckFailure as failure:
-                self._first = failure  # the second aspect reports the same failure
-        if isinstance(self._first, CheckFailure):
-            raise self._first
-        return self._first
-
-    def lines(self, named: Tuple[str, ...]) -> List[SipLine]:
-        first = self.first_batch()
-        listed = parse_line_list(command_result(first, "lines", "cannot list the SIP lines"))
-        default = parse_default_line(
-            command_result(first, "default", "cannot read the default outgoing line"))
-        lines = select_lines(listed, named, default)
-        read: Dict[str, SipLine] = {}
-        batches = status_batches(lines)
-        for commands in batches:
-            try:
-                batch = self.api.batch(commands)
-            except Unreachable as late:
-                unread = sum(len(c) for c in batches) - len(read)
-                raise Unreachable(f"{late.message} ({plural(unread, 'SIP line')} "
-                                  "still unread)") from None
-            read.update((line.id, with_status(line, batch))
-                        for line in lines if line.id in commands)
-        return [read.get(line.id, line) for line in lines]
-
-
-def command_result(batch: BatchAnswer, key: str, what: str):
-    """A command the whole aspect depends on: its failure fails the aspect, saying which."""
-    try:
-        return batch.get(key)
-    except CheckFailure as failure:
-        raise type(failure)(f"{what}: {failure.message}", failure.code) from None
-
-
-MAX_BATCH = 50  # commands per batch request; Bitrix24 refuses more (ERROR_BATCH_LENGTH_EXCEEDED)
-
-
-def select_lines(listed: Dict[str, str], named: Tuple[str, ...],
-                 default: Optional[str]) -> List[SipLine]:
-    """The lines to check: those named with --line (listed or not), else every cloud line."""
-    chosen = named or tuple(key for key in listed if CLOUD_LINE.fullmatch(key))
-    return [SipLine(key, listed.get(key), key == default) for key in chosen]
-
-
-def status_batches(lines: List[SipLine]) -> List[Dict[str, str]]:
-    """voximplant.sip.status for each listed line, MAX_BATCH commands per request."""
-    commands = [(line.id, f"voximplant.sip.status?REG_ID={line.reg_id}")
-                for line in lines if line.name is not None]
-    return [dict(commands[i:i + MAX_BATCH]) for i in range(0, len(commands), MAX_BATCH)]
 
 
 # -------------------------------------------------------------------- interpretation: the connector
@@ -1230,6 +1181,86 @@ def parse_sip_status(value) -> dict:
     }
 
 
+# ------------------------------------------------------------------- plan: what each aspect reads
+
+
+class PortalReads:
+    """What the aspects read from the portal, each request made once.
+
+    `--check connector` asks the connector's method alone (one request, as in 1.0). The other
+    checks start with one batch (line list, default line, and in `all` the connector) that both
+    aspects read; the lines then need one batch of statuses per MAX_BATCH cloud lines.
+    """
+
+    def __init__(self, api: Bitrix24, check: str):
+        self.api = api
+        self.check = check
+        self._first: Union[BatchAnswer, CheckFailure, None] = None
+
+    def connector(self) -> ConnectorStatus:
+        if self.check == "connector":
+            return self.api.call(CONNECTOR_METHOD, interpret_connector)
+        # the method alone answers its own errors with HTTP 400, which picks the same hint
+        return parse_connector(self.first_batch().get("connector", status=400))
+
+    def first_batch(self) -> BatchAnswer:
+        if self._first is None:
+            commands = {"lines": "voximplant.line.get", "default": "voximplant.line.outgoing.get"}
+            if self.check == "all":
+                commands["connector"] = CONNECTOR_METHOD
+            try:
+                self._first = self.api.batch(commands)
+            except CheckFailure as failure:
+                self._first = failure  # the second aspect reports the same failure
+        if isinstance(self._first, CheckFailure):
+            raise self._first
+        return self._first
+
+    def lines(self, named: Tuple[str, ...]) -> List[SipLine]:
+        first = self.first_batch()
+        listed = parse_line_list(command_result(first, "lines", "cannot list the SIP lines"))
+        default = parse_default_line(
+            command_result(first, "default", "cannot read the default outgoing line"))
+        lines = select_lines(listed, named, default)
+        read: Dict[str, SipLine] = {}
+        batches = status_batches(lines)
+        for commands in batches:
+            try:
+                batch = self.api.batch(commands)
+            except Unreachable as late:
+                unread = sum(len(c) for c in batches) - len(read)
+                raise Unreachable(f"{late.message} ({plural(unread, 'SIP line')} "
+                                  "still unread)") from None
+            read.update((line.id, with_status(line, batch))
+                        for line in lines if line.id in commands)
+        return [read.get(line.id, line) for line in lines]
+
+
+def command_result(batch: BatchAnswer, key: str, what: str):
+    """A command the whole aspect depends on: its failure fails the aspect, saying which."""
+    try:
+        return batch.get(key)
+    except CheckFailure as failure:
+        raise type(failure)(f"{what}: {failure.message}", failure.code) from None
+
+
+MAX_BATCH = 50  # commands per batch request; Bitrix24 refuses more (ERROR_BATCH_LENGTH_EXCEEDED)
+
+
+def select_lines(listed: Dict[str, str], named: Tuple[str, ...],
+                 default: Optional[str]) -> List[SipLine]:
+    """The lines to check: those named with --line (listed or not), else every cloud line."""
+    chosen = named or tuple(key for key in listed if CLOUD_LINE.fullmatch(key))
+    return [SipLine(key, listed.get(key), key == default) for key in chosen]
+
+
+def status_batches(lines: List[SipLine]) -> List[Dict[str, str]]:
+    """voximplant.sip.status for each listed line, MAX_BATCH commands per request."""
+    commands = [(line.id, f"voximplant.sip.status?REG_ID={line.reg_id}")
+                for line in lines if line.name is not None]
+    return [dict(commands[i:i + MAX_BATCH]) for i in range(0, len(commands), MAX_BATCH)]
+
+
 # --------------------------------------------------------------------------- verdict
 
 
@@ -1355,14 +1386,20 @@ def failure_state(failure: CheckFailure, unreachable) -> nagiosplugin.state.Serv
 # ---------------------------------------------------------------------- nagiosplugin: the connector
 
 
-class SipConnector(nagiosplugin.Resource):
-    """Acquisition: the connector's status (or the failure) and the figures to graph."""
+class ConnectorVerdict(NamedTuple):
+    status: ConnectorStatus
+    state: nagiosplugin.state.ServiceState
+    summary: str
 
-    def __init__(self, reads: PortalReads, today: date, timed: bool):
+
+class SipConnector(nagiosplugin.Resource):
+    """The connector's status judged (or the failure that hid it), and the figures to graph."""
+
+    def __init__(self, reads: PortalReads, limits: Thresholds, today: date, timed: bool):
         self.reads = reads
+        self.limits = limits
         self.today = today
         self.timed = timed  # the time figure is the last aspect's
-        self.details: List[str] = []
 
     def probe(self):
         try:
@@ -1370,8 +1407,8 @@ class SipConnector(nagiosplugin.Resource):
         except CheckFailure as failure:
             yield nagiosplugin.Metric("connector", failure, context="connector")
             return
-        self.details.append(describe_status(status))
-        yield nagiosplugin.Metric("connector", status, context="connector")
+        verdict = ConnectorVerdict(status, *judge(status, self.limits, self.today))
+        yield nagiosplugin.Metric("connector", verdict, context="connector")
         yield from self.figures(status)
         if self.timed:
             yield time_metric(self.reads.api)
@@ -1387,31 +1424,22 @@ class SipConnector(nagiosplugin.Resource):
         yield nagiosplugin.Metric("paid", int(status.paid), min=0, max=1, context="plain")
 
 
-class ConnectorContext(nagiosplugin.Context):
-    """Evaluation: the one place where a connector status or a failure becomes a state."""
-
-    def __init__(self, options: Options, today: date):
-        super().__init__("connector")
-        self.options = options
-        self.today = today
-
-    def evaluate(self, metric, resource):
-        if isinstance(metric.value, CheckFailure):
-            return failure_result(metric, self.options)
-        state, summary = judge(metric.value, self.options.thresholds, self.today)
-        return nagiosplugin.Result(state, summary, metric)
-
-
 # -------------------------------------------------------------------------- nagiosplugin: the lines
 
 
+class LinesVerdict(NamedTuple):
+    lines: Tuple[SipLine, ...]  # each judged
+    state: nagiosplugin.state.ServiceState
+    summary: str
+
+
 class SipLines(nagiosplugin.Resource):
-    """Acquisition: the registration of the cloud PBX lines, and their counts to graph."""
+    """The cloud PBX lines' registration judged, line by line and as a whole (or the failure
+    that hid them), and their counts to graph."""
 
     def __init__(self, reads: PortalReads, named: Tuple[str, ...]):
         self.reads = reads
         self.named = named
-        self.details: List[str] = []
 
     def probe(self):
         try:
@@ -1419,27 +1447,13 @@ class SipLines(nagiosplugin.Resource):
         except CheckFailure as failure:
             yield nagiosplugin.Metric("sip_lines", failure, context="sip_lines")
             return
-        self.details = [describe_line_detail(line) for line in lines]
-        yield nagiosplugin.Metric("sip_lines", tuple(lines), context="sip_lines")
+        verdict = LinesVerdict(tuple(lines), *summarize_lines(lines))
+        yield nagiosplugin.Metric("sip_lines", verdict, context="sip_lines")
         total = len(lines)
         yield nagiosplugin.Metric("lines", total, min=0, context="plain")
         for name, count in line_counts(lines).items():
             yield nagiosplugin.Metric(name, count, min=0, max=total, context=name)
         yield time_metric(self.reads.api)
-
-
-class LinesContext(nagiosplugin.Context):
-    """Evaluation of the lines: the worst line's state, or the failure that hid them."""
-
-    def __init__(self, options: Options):
-        super().__init__("sip_lines")
-        self.options = options
-
-    def evaluate(self, metric, resource):
-        if isinstance(metric.value, CheckFailure):
-            return failure_result(metric, self.options)
-        state, summary = summarize_lines(list(metric.value))
-        return nagiosplugin.Result(state, summary, metric)
 
 
 # -------------------------------------------------------------------------- nagiosplugin: the check
@@ -1449,9 +1463,20 @@ def time_metric(api: Bitrix24) -> nagiosplugin.Metric:
     return nagiosplugin.Metric("time", f"{api.elapsed or 0:.3f}", "s", min=0, context="plain")
 
 
-def failure_result(metric, options: Options) -> nagiosplugin.Result:
-    failure = metric.value
-    return nagiosplugin.Result(failure_state(failure, options.unreachable), failure.message, metric)
+class VerdictContext(nagiosplugin.Context):
+    """An aspect's Result: its Resource's verdict, or the failure that kept it from one (in
+    the --unreachable state when the portal could not be reached)."""
+
+    def __init__(self, name: str, unreachable: nagiosplugin.state.ServiceState):
+        super().__init__(name)
+        self.unreachable = unreachable
+
+    def evaluate(self, metric, resource):
+        if isinstance(metric.value, CheckFailure):
+            failure = metric.value
+            return nagiosplugin.Result(failure_state(failure, self.unreachable), failure.message,
+                                       metric)
+        return nagiosplugin.Result(metric.value.state, metric.value.summary, metric)
 
 
 class FigureContext(nagiosplugin.Context):
@@ -1498,13 +1523,13 @@ def build_check(options: Options, today: date, api: Bitrix24) -> nagiosplugin.Ch
     reads = PortalReads(api, options.check)
     parts: list = []
     if options.check in ("connector", "all"):
-        parts += [SipConnector(reads, today, timed=options.check == "connector"),
-                  ConnectorContext(options, today),
+        parts += [SipConnector(reads, limits, today, timed=options.check == "connector"),
+                  VerdictContext("connector", options.unreachable),
                   FigureContext("days_left", f"{limits.warning_days}:", f"{limits.critical_days}:"),
                   FigureContext("free_minutes", f"{limits.warning_minutes}:",
                                 f"{limits.critical_minutes}:")]
     if options.check in ("lines", "all"):
-        parts += [SipLines(reads, options.lines), LinesContext(options),
+        parts += [SipLines(reads, options.lines), VerdictContext("sip_lines", options.unreachable),
                   FigureContext("lines_registered"), FigureContext("lines_pending", warning="0"),
                   FigureContext("lines_failed", critical="0")]
     return nagiosplugin.Check(*parts, FigureContext("plain"), CheckSummary())
@@ -1540,26 +1565,28 @@ def with_options(outcome: Outcome, options: Options) -> Outcome:
 
 def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime,
                api: Bitrix24) -> Outcome:
-    """Collect the evaluated check, and what the portal was asked, into an Outcome."""
-    resources = [r for r in check.resources if isinstance(r, (SipConnector, SipLines))]
-    values = [value_of(check, name) for name in ASPECTS]
+    """The Outcome of the evaluated check: its state, summary and perfdata, each aspect's
+    verdict (or failure), and what the portal was asked."""
+    connector, lines = values = [value_of(check, name) for name in ASPECTS]
+    status = connector.status if isinstance(connector, ConnectorVerdict) else None
+    judged_lines = lines.lines if isinstance(lines, LinesVerdict) else None
     requests_seen, answers = api.details()
     details = [(1, line) for line in requests_seen]
-    details += [(1, line) for resource in resources for line in resource.details]
+    details += [(1, describe_status(status))] if status else []
+    details += [(1, describe_line_detail(line)) for line in judged_lines or ()]
     details.append((2, describe_thresholds(options.thresholds)))
     details += [(2, line) for line in answers]
-    connector, lines = values
     return with_options(Outcome(
         state=check.state,
         summary=check.summary_str,
         checked_at=checked_at,
-        status=connector if isinstance(connector, ConnectorStatus) else None,
+        status=status,
         days_left=value_of(check, "days_left"),
         elapsed=api.elapsed,
         failure=next((v for v in values if isinstance(v, CheckFailure)), None),
         perfdata=tuple(check.perfdata),
         details=tuple(details),
-        lines=lines if isinstance(lines, tuple) else None,
+        lines=judged_lines,
     ), options)
 
 
@@ -1766,18 +1793,18 @@ def redact(text: str) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def run(argv: List[str], environ) -> int:
+def run(argv: List[Arg], environ) -> int:
     """Parse, check, print; returns the exit code."""
     started = time.monotonic()
     checked_at = datetime.now(timezone.utc)
     try:
         options = parse_options(argv, environ, started)
     except UsageError as err:
-        outcome = Outcome(Unknown, err.message, checked_at, failure=err,
-                          check_asked=requested_check(argv))
-        return emit(outcome, requested_output(argv), requested_textfile(argv), 0, check_ran=False)
+        asked = requested(argv)
+        outcome = Outcome(Unknown, err.message, checked_at, failure=err, check_asked=asked.check)
+        return emit(outcome, asked.output, asked.textfile, 0, check_ran=False)
     try:
-        api = Bitrix24(options)
+        api = Bitrix24(options.webhook, options.deadline, options.verify)
         check = build_check(options, date.today(), api)
         check()
         outcome = outcome_of(check, options, checked_at, api)
@@ -1796,61 +1823,53 @@ def internal_error(err: Exception, checked_at: datetime) -> Outcome:
 
 def main(argv: Optional[List[str]] = None, environ=None) -> int:
     """Entry point: every way out is stdout in the plugin's format and exit 0..3."""
-    argv = sys.argv[1:] if argv is None else argv
+    args = read_argv(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
     reconfigure = getattr(sys.stdout, "reconfigure", None)  # absent on a replaced stdout
     if reconfigure is not None:
         reconfigure(errors="backslashreplace")
     try:
-        return run(argv, environ)
+        return run(args, environ)
     except Exception as err:  # noqa: BLE001 - the last resort: a bug in parsing or printing
         outcome = internal_error(err, datetime.now(timezone.utc))
-        print(redact(render_nagios(outcome, requested_verbosity(argv))))
+        print(redact(render_nagios(outcome, requested(args).verbosity)))
     return 3
 
 
-def requested_verbosity(argv: List[str]) -> int:
-    """-v count read straight from argv, for failures that happen before parsing ends."""
-    count = 0
-    for arg in argv:
-        if arg == "--verbose":
-            count += 1
-        elif re.fullmatch(r"-v+", arg):
-            count += len(arg) - 1
-    return count
+def requested(args: List[Arg]) -> Requested:
+    """--output, --check, --prometheus-file and -v as argv gives them, for a run whose options
+    failed (as in argparse, the last one given counts; a value not allowed is the default)."""
+    output = last_value(args, "--output")
+    check = last_value(args, "--check")
+    return Requested(output=output if output in RENDERERS else DEFAULTS.output,
+                     check=check if check in CHECKS else DEFAULTS.check,
+                     textfile=requested_textfile(last_value(args, "--prometheus-file")),
+                     verbosity=sum(verbosity_of(arg.text) for arg in args))
 
 
-def requested_output(argv: List[str]) -> str:
-    """--output read straight from argv, so a usage error is still printed as the caller parses."""
-    value = requested(argv, "--output")
-    return value if value in RENDERERS else "nagios"
+def verbosity_of(text: str) -> int:
+    """How much -v an argument asks for: --verbose 1, -vv 2, anything else 0."""
+    if text == "--verbose":
+        return 1
+    return len(text) - 1 if re.fullmatch(r"-v+", text) else 0
 
 
-def requested_check(argv: List[str]) -> str:
-    """--check read straight from argv, so a failed run's textfile names its service's aspect."""
-    value = requested(argv, "--check")
-    return value if value in CHECKS else "connector"
-
-
-def requested_textfile(argv: List[str]) -> Optional[str]:
-    """--prometheus-file read straight from argv, if it is a file path at all."""
+def requested_textfile(value: Optional[str]) -> Optional[str]:
+    """--prometheus-file's value, if it is a file path at all."""
     try:
-        return _textfile(requested(argv, "--prometheus-file") or "") or None
+        return _textfile(value or "") or None
     except ValueError:
         return None
 
 
-def requested(argv: List[str], option: str) -> Optional[str]:
-    """The value of a long option read straight from argv, for a run whose parsing failed.
-
-    As in argparse, the last one given counts.
-    """
+def last_value(args: List[Arg], option: str) -> Optional[str]:
+    """The last value given to a long option: "--option=value" or "--option value"."""
     value = None
-    for index, arg in enumerate(argv):
-        if arg.startswith(option + "="):
-            value = arg.split("=", 1)[1]
-        elif arg == option and index + 1 < len(argv):
-            value = argv[index + 1]
+    for arg in args:
+        if arg.inline and arg.option == option:
+            value = arg.value
+        elif arg.follows == option:
+            value = arg.text
     return value
 
 

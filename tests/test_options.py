@@ -159,26 +159,27 @@ def test_valid_host_names_are_accepted(host, shown):
 ])
 def test_lines_may_come_as_one_comma_separated_value(values, expected):
     """What a Nagios custom variable passes as --line=$_SERVICEBX24_LINES$, empty or not."""
-    from check_bx24_sip import parse_options
+    from check_bx24_sip import parse_options, read_argv
 
-    options = parse_options(["--webhook", HOOK, "--check", "lines", *values], {}, 0.0)
+    options = parse_options(read_argv(["--webhook", HOOK, "--check", "lines", *values]), {}, 0.0)
     assert options.lines == expected
 
 
 def test_an_empty_line_list_is_fine_for_the_connector():
     """--line= (an unset Nagios variable) means no line, which the connector check allows."""
-    from check_bx24_sip import parse_options
+    from check_bx24_sip import parse_options, read_argv
 
-    assert parse_options(["--webhook", HOOK, "--line="], {}, 0.0).lines == ()
+    assert parse_options(read_argv(["--webhook", HOOK, "--line="]), {}, 0.0).lines == ()
     assert_unknown(run_plugin("--webhook", HOOK, "--line=reg1"),
                    "--line needs --check lines or --check all")
 
 
 def test_an_empty_prometheus_file_means_none():
     """--prometheus-file=$_SERVICEBX24_PROMETHEUS_FILE$ with the variable unset."""
-    from check_bx24_sip import parse_options
+    from check_bx24_sip import parse_options, read_argv
 
-    assert parse_options(["--webhook", HOOK, "--prometheus-file="], {}, 0.0).prometheus_file is None
+    parsed = parse_options(read_argv(["--webhook", HOOK, "--prometheus-file="]), {}, 0.0)
+    assert parsed.prometheus_file is None
 
 
 @pytest.mark.parametrize("option", ["--check", "--line", "-w", "--warning-days", "-c",
@@ -188,11 +189,11 @@ def test_an_empty_prometheus_file_means_none():
 @pytest.mark.parametrize("form", ["attached", "separate"])
 def test_an_empty_value_is_the_options_default(option, form):
     """What a monitoring system passes for a variable a host leaves unset."""
-    from check_bx24_sip import parse_options
+    from check_bx24_sip import parse_options, read_argv
 
     given = [f"{option}="] if form == "attached" else [option, ""]
-    default = parse_options(["--webhook", HOOK], {}, 0.0)
-    empty = parse_options(["--webhook", HOOK, *given], {}, 0.0)
+    default = parse_options(read_argv(["--webhook", HOOK]), {}, 0.0)
+    empty = parse_options(read_argv(["--webhook", HOOK, *given]), {}, 0.0)
     assert empty._replace(deadline=default.deadline) == default
     assert empty.deadline.seconds == 10.0
 
@@ -203,10 +204,10 @@ def test_portal_is_a_webhook_source_like_the_others():
 
 
 def test_options_after_an_empty_value_still_count():
-    from check_bx24_sip import parse_options
+    from check_bx24_sip import parse_options, read_argv
 
-    options = parse_options(["--webhook", HOOK, "-w", "", "-c", "5", "--check=", "-t", "", "-t",
-                             "3"], {}, 0.0)
+    argv = ["--webhook", HOOK, "-w", "", "-c", "5", "--check=", "-t", "", "-t", "3"]
+    options = parse_options(read_argv(argv), {}, 0.0)
     assert (options.thresholds.warning_days, options.thresholds.critical_days) == (7, 5)
     assert (options.check, options.deadline.seconds) == ("connector", 3.0)
 

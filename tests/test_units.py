@@ -15,6 +15,7 @@ from check_bx24_sip import (
     Thresholds,
     Unreachable,
     UsageError,
+    build_parser,
     coerce_minutes,
     coerce_paid,
     days_left,
@@ -23,7 +24,10 @@ from check_bx24_sip import (
     judge,
     parse_paid_date,
     parse_webhook,
-    requested_verbosity,
+    read_argv,
+    requested,
+    value_options,
+    without_empty_values,
 )
 
 TODAY = date(2026, 11, 28)
@@ -317,7 +321,43 @@ def test_http_redirect_to_https_on_the_same_host_says_so(location, message):
 @pytest.mark.parametrize("argv,count", [([], 0), (["-v"], 1), (["-vvv"], 3),
                                         (["-v", "--verbose", "-v"], 3), (["-vx"], 0)])
 def test_requested_verbosity(argv, count):
-    assert requested_verbosity(argv) == count
+    assert requested(read_argv(argv)).verbosity == count
+
+
+@pytest.mark.parametrize("argv,asked", [
+    ([], ("nagios", "connector", None)),
+    (["--output=json", "--check", "lines", "--prometheus-file", "/tmp/x.prom"],
+     ("json", "lines", "/tmp/x.prom")),
+    (["--output", "json", "--output=prometheus"], ("prometheus", "connector", None)),
+    (["--output", "--output=json"], ("json", "connector", None)),  # the last one counts
+    (["--output", "xml", "--check=both"], ("nagios", "connector", None)),  # not allowed: default
+    (["--prometheus-file=https://p/rest/1/abcdefgh/"], ("nagios", "connector", None)),  # a URL
+    (["--prometheus-file"], ("nagios", "connector", None)),
+])
+def test_what_a_failed_run_prints_is_read_off_argv(argv, asked):
+    found = requested(read_argv(argv))
+    assert (found.output, found.check, found.textfile) == asked
+
+
+@pytest.mark.parametrize("argv,kept", [
+    (["-w", "", "--check=", "-c", "5"], ["-c", "5"]),
+    (["--check", "--check", ""], ["--check"]),
+    (["-t", "", ""], [""]),
+    (["--check=", ""], [""]),
+    (["--webhook-dir", ""], ["--webhook-dir", ""]),  # an empty webhook source is no default
+    (["--line=", "--unpaid", "ok"], ["--unpaid", "ok"]),
+])
+def test_empty_values_mean_the_default(argv, kept):
+    parser = build_parser()
+    assert without_empty_values(read_argv(argv), value_options(parser, False)) == kept
+
+
+def test_the_options_with_values_are_read_off_the_parser():
+    parser = build_parser()
+    assert value_options(parser, True) == ("--webhook", "--webhook-file", "--portal",
+                                           "--webhook-dir") + value_options(parser, False)
+    assert {"-w", "--line", "--prometheus-file", "-t"} <= set(value_options(parser, False))
+    assert {"--insecure", "-v", "--verbose", "-h"}.isdisjoint(value_options(parser, True))
 
 
 @pytest.mark.parametrize("body,limited", [
