@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import socket
-import ssl
-import time
 
 import fake_portal
 import pytest
 from fake_portal import SECRET
+from net import drip, free_port
 from netns import netns_prefix
 from plugin import UNREACHABLE_STATES, assert_output, day, run_plugin
-from werkzeug import Response
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def webhook(host: str, scheme: str = "https") -> str:
@@ -55,21 +46,6 @@ def test_plain_http_server_behind_https_is_a_tls_failure(portal):
                           "TLS handshake failed")
 
 
-@pytest.fixture
-def tls_portal(openssl_cert):
-    """The fake portal over HTTPS with a self-signed certificate."""
-    from pytest_httpserver import HTTPServer
-
-    cert, key = openssl_cert
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
-    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
-    server.start()
-    fake_portal.serve(server, "paid")
-    yield server, cert
-    server.stop()
-
-
 def test_untrusted_certificate_is_a_tls_failure(tls_portal):
     server, _ = tls_portal
     run = run_plugin("--webhook", fake_portal.webhook_for(server, scheme="https"))
@@ -85,16 +61,6 @@ def test_ca_file_or_insecure_reach_the_portal_without_warnings(tls_portal, trust
                      env={"PYTHONWARNINGS": "always"})
     assert_output(run, 0, f"BX24_SIP OK - paid until {day(30)} (30 days left)"
                           " | days_left=30;7:;3: free_minutes=0;;;0 paid=1;;;0;1 time=T")
-
-
-def drip(request):
-    """Headers at once, then one byte a second: each read succeeds, the whole never arrives."""
-    def body():
-        for _ in range(8):
-            yield b" "
-            time.sleep(1)
-
-    return Response(body(), headers={"Content-Length": "100"}, content_type="application/json")
 
 
 @pytest.mark.parametrize("extra,code,state", UNREACHABLE_STATES)
