@@ -257,10 +257,10 @@ class Options(NamedTuple):
     verify: Union[bool, str]
     verbose: int
     deadline: "Deadline"
-    output: str = "nagios"
-    prometheus_file: Optional[str] = None
-    check: str = "connector"
-    lines: Tuple[str, ...] = ()  # --line ids, reg150907 form
+    output: str
+    prometheus_file: Optional[str]
+    check: str
+    lines: Tuple[str, ...]  # --line ids, reg150907 form
 
     @property
     def limits(self) -> Limits:

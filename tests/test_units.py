@@ -19,6 +19,7 @@ from check_bx24_sip import (
     coerce_minutes,
     coerce_paid,
     days_left,
+    describe_value,
     failure_state,
     interpret_connector,
     judge,
@@ -396,3 +397,13 @@ def test_as_map_refuses_anything_else(value, kind):
     with pytest.raises(BadAnswer) as refused:
         as_map(value, "the line list")
     assert refused.value.message == f"the line list is a JSON {kind}, not an object"
+
+
+@pytest.mark.parametrize("value,shown", [
+    (10 ** 40, "100000000000000000000000000..."),  # 30 characters at most, like a string
+    (10 ** 29, "100000000000000000000000000000"),
+    (-1.5, "-1.5"), (True, "true"), (None, "null"), ([1], "a JSON array"),
+    ("x" * 31, '"xxxxxxxxxxxxxxxxxxxxxxxxxxx..."'),
+])
+def test_an_ill_typed_value_is_described_in_a_few_characters(value, shown):
+    assert describe_value(value) == shown
