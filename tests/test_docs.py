@@ -158,6 +158,10 @@ HELP_SENTENCES = [
     "not about to expire and, while unpaid, not out of free minutes; and (--check lines) that "
     "its cloud PBX SIP lines are registered.",
     "webhook (exactly one source):",
+    "--webhook URL", "--webhook-file PATH", "--portal NAME", "--webhook-dir DIR", "--line ID",
+    "-w N, --warning-days N", "-c N, --critical-days N", "--warning-minutes N",
+    "--critical-minutes N", "-t SECONDS, --timeout SECONDS", "--ca-file PATH",
+    "--prometheus-file PATH",
     "--webhook, --webhook-file, --portal, or the environment variable BX24_WEBHOOK (best: a "
     "file or the environment keep it out of ps)",
     "inbound webhook, https://PORTAL/rest/USER_ID/CODE/",
