@@ -15,6 +15,7 @@ from check_bx24_sip import (
     Thresholds,
     Unreachable,
     UsageError,
+    _seconds,
     build_parser,
     coerce_minutes,
     coerce_paid,
@@ -407,3 +408,14 @@ def test_as_map_refuses_anything_else(value, kind):
 ])
 def test_an_ill_typed_value_is_described_in_a_few_characters(value, shown):
     assert describe_value(value) == shown
+
+
+@pytest.mark.parametrize("text,seconds", [("3600", 3600.0), ("0.001", 0.001), ("10", 10.0)])
+def test_a_deadline_is_positive_and_at_most_an_hour(text, seconds):
+    assert _seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "3600.5", "3601", "inf", "nan"])
+def test_a_deadline_outside_that_is_refused(text):
+    with pytest.raises(ValueError):
+        _seconds(text)
