@@ -224,6 +224,17 @@ def test_ca_file_that_never_delivers_ends_at_the_deadline(tmp_path):
     assert run.seconds < 3
 
 
+def test_two_files_that_never_deliver_are_both_named(tmp_path):
+    """Which of them hung cannot be told from outside the reading thread: both are named."""
+    webhook, ca = tmp_path / "webhook", tmp_path / "ca.pem"
+    os.mkfifo(webhook)
+    os.mkfifo(ca)
+    run = run_plugin("--webhook-file", str(webhook), "--ca-file", str(ca), "-t", "1")
+    assert_output(run, 3, f"BX24_SIP UNKNOWN - --webhook-file {webhook} and --ca-file {ca} could "
+                          "not be read within the 1s timeout")
+    assert run.seconds < 3
+
+
 # ------------------------------------------------------------------ the date rule's boundaries
 
 @pytest.mark.parametrize("text,paid_until", [
