@@ -439,7 +439,7 @@ def test_summary_orders_worse_lines_first():
 def test_a_line_is_judged_once_and_carries_its_verdict():
     line = judged(SipLine("reg1", "A", status="error", sip_status_code=403))
     assert (line.verdict, line.state, line.reason) == ((Critical, "SIP 403"), Critical, "SIP 403")
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="^a line is judged once, when it is read$"):
         SipLine("reg1", "A").state  # noqa: B018 - unjudged: a renderer must not judge
     assert summarize_lines([]) == (Warn, "no cloud PBX SIP lines to check")
 
