@@ -158,10 +158,11 @@ HELP_SENTENCES = [
     "not about to expire and, while unpaid, not out of free minutes; and (--check lines) that "
     "its cloud PBX SIP lines are registered.",
     "webhook (exactly one source):",
+    # each option with its metavar (Python 3.13 writes "-w, --warning-days N", older ones
+    # "-w N, --warning-days N": the long form reads the same in both)
     "--webhook URL", "--webhook-file PATH", "--portal NAME", "--webhook-dir DIR", "--line ID",
-    "-w N, --warning-days N", "-c N, --critical-days N", "--warning-minutes N",
-    "--critical-minutes N", "-t SECONDS, --timeout SECONDS", "--ca-file PATH",
-    "--prometheus-file PATH",
+    "--warning-days N", "--critical-days N", "--warning-minutes N", "--critical-minutes N",
+    "--timeout SECONDS", "--ca-file PATH", "--prometheus-file PATH",
     "--webhook, --webhook-file, --portal, or the environment variable BX24_WEBHOOK (best: a "
     "file or the environment keep it out of ps)",
     "inbound webhook, https://PORTAL/rest/USER_ID/CODE/",
