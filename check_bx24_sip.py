@@ -584,9 +584,9 @@ class Arg(NamedTuple):
 
     text: str  # as given
     follows: Optional[str]  # the argument before it
-    option: Optional[str]  # "--opt" of "--opt=value", else the argument before if it is an option
-    value: str  # what follows "=" in "--opt=value", else the argument itself
-    inline: bool  # "--opt=value"
+    option: Optional[str]  # "--check" of "--check=all", else the argument before if an option
+    value: str  # what follows "=" in "--check=all", else the argument itself
+    inline: bool  # "--check=all": option and value in one argument
 
 
 def read_argv(argv: List[str]) -> List[Arg]:
@@ -1863,7 +1863,7 @@ def requested_textfile(value: Optional[str]) -> Optional[str]:
 
 
 def last_value(args: List[Arg], option: str) -> Optional[str]:
-    """The last value given to a long option: "--option=value" or "--option value"."""
+    """The last value given to a long option: "--output=json" or "--output json"."""
     value = None
     for arg in args:
         if arg.inline and arg.option == option:
