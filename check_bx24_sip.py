@@ -435,7 +435,7 @@ def build_parser():
     class Parser(argparse.ArgumentParser):
         """argparse exits 2 (CRITICAL to Nagios); a plugin's usage errors are UNKNOWN."""
 
-        webhook_sources: List[argparse.Action] = []
+        webhook_sources: List[argparse.Action]  # set below: the options that name the webhook
 
         def error(self, message):
             # argparse quotes the values it rejects; a URL there (a webhook given without
