@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Nagios/Icinga plugin: can this Bitrix24 portal call out over SIP?
 
-Two aspects, chosen with --check: the SIP connector (paid, expiring, or out of free minutes?
-asked with ``voximplant.sip.connector.status``) and the cloud PBX SIP lines (registered? asked
+Three aspects, chosen with --check: the SIP connector (paid, expiring, or out of free minutes?
+asked with ``voximplant.sip.connector.status``), the cloud PBX SIP lines (registered? asked
 in ``batch`` requests of ``voximplant.line.get``, ``voximplant.line.outgoing.get`` and
-``voximplant.sip.status``), through an inbound webhook, turned into an exit code, a status line
-and performance data.
+``voximplant.sip.status``) and the outgoing calls (do they fail on the line's side? read from
+``voximplant.statistic.get``), through an inbound webhook, turned into an exit code, a status
+line and performance data.
 
 The file reads top to bottom as the data flows; its sections, in order:
 
@@ -16,17 +17,20 @@ The file reads top to bottom as the data flows; its sections, in order:
     portal        Bitrix24: POSTs and batches under one deadline, retry   (the only I/O)
     interpretation: the connector   Answer  ->  ConnectorStatus          (pure)
     interpretation: the lines       Answer  ->  BatchAnswer  ->  SipLine  (pure)
-    plan          PortalReads: each request once, the lines' batches planned
+    interpretation: the calls       the FILTER sent; BatchAnswer  ->  Call rows  (pure)
+    plan          PortalReads: each request once, the lines' and calls' batches planned
     verdict       status or line + thresholds + today  ->  state, reason  (pure)
+    verdict: the calls              calls + CallsLimits  ->  CallLine figures, states  (pure)
     nagiosplugin: the connector     SipConnector (Resource): the status and its verdict
     nagiosplugin: the lines         SipLines (Resource): the lines and their verdicts
+    nagiosplugin: the calls         OutgoingCalls (Resource): the calls per line, judged
     nagiosplugin: the check         VerdictContext, perfdata contexts, CheckSummary, build_check
     output        one Outcome, three renderers (Nagios, JSON, Prometheus), emit, redact
     main          run, main, and what a run whose options failed prints (Requested)
 
 Failures are exceptions of a few kinds (UsageError, Unreachable, PortalRefused, BadAnswer,
 OutputError), raised where they are found and turned into a state in one place (VerdictContext).
-Both aspects are judged once, where they are read (their Resource); renderers only format. The
+Each aspect is judged once, where they are read (their Resource); renderers only format. The
 webhook code is kept as a secret where the webhook is read (keep_secret) and removed from all
 text in one place (redact), just before anything is printed or written.
 """
@@ -41,8 +45,9 @@ import time
 import traceback
 import warnings
 from datetime import date, datetime, timedelta, timezone
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
-from urllib.parse import urljoin, urlsplit
+from fractions import Fraction
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from urllib.parse import urlencode, urljoin, urlsplit
 
 __version__ = "1.4.0"
 
@@ -68,9 +73,11 @@ except ImportError as missing:  # pragma: no cover - exercised by a subprocess t
 from nagiosplugin.state import Critical, Ok, Unknown, Warn  # noqa: E402 - after the import guard
 
 CONNECTOR_METHOD = "voximplant.sip.connector.status"
-MAX_BODY = 1024 * 1024
+MIB = 1024 * 1024
+MAX_BODY = MIB
 RATE_LIMIT_PAUSE = 1.0
-CHECKS = ("connector", "lines", "all")
+ASPECT_NAMES = ("connector", "lines", "calls")  # the canonical order of a --check list
+ALL = ("connector", "lines")  # --check all: calls need another right, so they are asked by name
 STATES = {"ok": Ok, "warning": Warn, "critical": Critical, "unknown": Unknown}
 
 
@@ -229,6 +236,12 @@ class Defaults(NamedTuple):
     unreachable: str = "unknown"
     timeout: float = 10.0
     output: str = "nagios"
+    calls_window: int = 60
+    calls_min: int = 5
+    calls_warning: str = "20"  # percent; text, as Fraction reads it exactly
+    calls_critical: str = "50"
+    calls_streak: int = 3
+    calls_none: str = "ok"
 
 
 DEFAULTS = Defaults()
@@ -240,6 +253,17 @@ class Thresholds(NamedTuple):
     warning_minutes: int = DEFAULTS.warning_minutes
     critical_minutes: int = DEFAULTS.critical_minutes
     unpaid: nagiosplugin.state.ServiceState = STATES[DEFAULTS.unpaid]
+
+
+class CallsLimits(NamedTuple):
+    """How the outgoing calls are judged: the window, and when a line's failures matter."""
+
+    window: int = DEFAULTS.calls_window  # minutes
+    min_calls: int = DEFAULTS.calls_min  # a rate is judged from this many calls on
+    warning: Fraction = Fraction(DEFAULTS.calls_warning)  # percent failed, >=
+    critical: Fraction = Fraction(DEFAULTS.calls_critical)
+    streak: int = DEFAULTS.calls_streak  # this many newest calls failed: CRITICAL; 0: off
+    none: nagiosplugin.state.ServiceState = STATES[DEFAULTS.calls_none]
 
 
 class Limits(NamedTuple):
@@ -259,8 +283,10 @@ class Options(NamedTuple):
     deadline: "Deadline"
     output: str
     prometheus_file: Optional[str]
-    check: str
+    check: str  # the canonical name: "all", "connector,calls", ...
+    aspects: Tuple[str, ...]  # in ASPECT_NAMES order
     lines: Tuple[str, ...]  # --line ids, reg150907 form
+    calls: CallsLimits
 
     @property
     def limits(self) -> Limits:
@@ -451,14 +477,16 @@ def build_parser():
         prog="check_bx24_sip",
         description=(
             f"check_bx24_sip {__version__}: check that the Bitrix24 SIP connector of a portal "
-            "is paid, not about to expire and, while unpaid, not out of free minutes; and "
-            "(--check lines) that its cloud PBX SIP lines are registered."
+            "is paid, not about to expire and, while unpaid, not out of free minutes; "
+            "(--check lines) that its cloud PBX SIP lines are registered; and (--check calls) "
+            "that its outgoing calls do not fail on the line's side."
         ),
         epilog=(
             "Thresholds are lower bounds: WARNING when FEWER than N days (minutes) remain; "
             "exactly N is OK. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. "
             "Perfdata: days_left, free_minutes, paid, time; with lines: lines, "
-            "lines_registered, lines_pending, lines_failed."
+            "lines_registered, lines_pending, lines_failed; with calls: calls, calls_failed, "
+            "calls_failed_pct and the same per line (calls_reg150907, ...)."
         ),
         allow_abbrev=False,
     )
@@ -477,15 +505,43 @@ def build_parser():
         source.add_argument("--webhook-dir", metavar="DIR",
                             help="the folder of --portal's NAME.url files")]
     what = parser.add_argument_group("what to check")
-    what.add_argument("--check", choices=CHECKS, default=DEFAULTS.check,
+    what.add_argument("--check", metavar="LIST", type=aspects_of, default=DEFAULTS.check,
                       help="connector: is the SIP connector paid (one request); lines: are the "
-                           "cloud PBX SIP lines registered; all: both, the worse state wins "
-                           "(default %(default)s)")
+                           "cloud PBX SIP lines registered; calls: do the outgoing calls fail "
+                           "(needs the right Call statistics - View - Any); all: connector and "
+                           "lines; or a comma list (connector,lines,calls); the worst state wins "
+                           f"(default {DEFAULTS.check})")
     what.add_argument("--line", metavar="ID", action="extend", type=line_ids, default=[],
                       help="with --check lines/all: check only this cloud PBX line (reg150907 or "
                            "150907; repeatable, or several separated by commas; an empty value "
                            "adds none); default: every cloud PBX line. Bitrix24 takes "
                            "0.5-1 s per line: give -t at least 5 + 1 per line")
+    calls = parser.add_argument_group(
+        "outgoing calls (--check calls)", "a line's failures are calls that failed on the "
+        "line's or provider's side (403, 503, 402, ...); busy, declined or missed calls never "
+        "count")
+    calls.add_argument("--calls-window", metavar="MINUTES", type=_window,
+                       default=DEFAULTS.calls_window,
+                       help="judge the calls that started in the last MINUTES minutes, 1-10080 "
+                            "(default %(default)s)")
+    calls.add_argument("--calls-min", metavar="N", type=_at_least_one,
+                       default=DEFAULTS.calls_min,
+                       help="judge a line's failed share only from N calls on "
+                            "(default %(default)s)")
+    calls.add_argument("--calls-warning", metavar="PCT", type=_percent,
+                       default=DEFAULTS.calls_warning,
+                       help="WARNING when a line's failed share is PCT percent or more "
+                            "(default %(default)s)")
+    calls.add_argument("--calls-critical", metavar="PCT", type=_percent,
+                       default=DEFAULTS.calls_critical,
+                       help="CRITICAL when a line's failed share is PCT percent or more "
+                            "(default %(default)s)")
+    calls.add_argument("--calls-streak", metavar="N", type=_count, default=DEFAULTS.calls_streak,
+                       help="CRITICAL when a line's N newest calls all failed, whatever the "
+                            "share; 0 turns this off (default %(default)s)")
+    calls.add_argument("--calls-none", choices=tuple(STATES), default=DEFAULTS.calls_none,
+                       help="state when no outgoing call was made in the window "
+                            "(default %(default)s)")
     limits = parser.add_argument_group("thresholds")
     limits.add_argument("-w", "--warning-days", type=_count, default=DEFAULTS.warning_days,
                         metavar="N", help="WARNING when fewer than N days of paid time remain "
@@ -539,6 +595,60 @@ def _count(text: str) -> int:
         raise ValueError(text)
     return int(text)
 _count.__name__ = "whole number"
+
+
+def _window(text: str) -> int:
+    """--calls-window: whole minutes, up to a week."""
+    value = _count(text)
+    if not 1 <= value <= 10080:
+        raise ValueError(text)
+    return value
+_window.__name__ = "number of minutes (1-10080)"
+
+
+def _at_least_one(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+_at_least_one.__name__ = "whole number (1 or more)"
+
+
+def _percent(text: str) -> Fraction:
+    """A share in percent, read exactly (33.3 is 333/10): the thresholds compare exact ratios."""
+    if not re.fullmatch(r"\s*\d+(\.\d*)?\s*|\s*\.\d+\s*", text):
+        raise ValueError(text)
+    value = Fraction(text.strip())
+    if value > 100:
+        raise ValueError(text)
+    return value
+_percent.__name__ = "percentage (0-100)"
+
+
+def percent_text(value: Fraction) -> str:
+    """A percentage as people write it: 20, 33.3 (at most one decimal, as the output rounds)."""
+    return f"{round(float(value), 1):g}"
+
+
+def aspects_of(text: str) -> Tuple[str, ...]:
+    """--check: one aspect or a comma list, in any order and with repeats; `all` is
+    connector and lines. The aspects come back in ASPECT_NAMES order."""
+    asked: set = set()
+    for item in (part.strip().lower() for part in text.split(",")):
+        if item == "all":
+            asked.update(ALL)
+        elif item in ASPECT_NAMES:
+            asked.add(item)
+        else:
+            raise UsageError(f"--check {clean(text, 40)}: unknown aspect "
+                             f"{describe_value(item)}; give connector, lines, calls, all or a "
+                             "comma list of them")
+    return tuple(name for name in ASPECT_NAMES if name in asked)
+
+
+def check_name(aspects: Tuple[str, ...]) -> str:
+    """The check's canonical name (JSON `check`, the Prometheus label): `all` as in 1.3.0."""
+    return "all" if aspects == ALL else ",".join(aspects)
 
 
 def _seconds(text: str) -> float:
@@ -678,8 +788,11 @@ def parse_options(argv: List[Arg], environ, started: float) -> Options:
         args.warning_days, args.critical_days, args.warning_minutes, args.critical_minutes,
         STATES[args.unpaid],
     )
-    if args.line and args.check == "connector":
-        raise UsageError("--line needs --check lines or --check all")
+    if args.line and "lines" not in args.check:
+        raise UsageError("--line needs the lines aspect: --check lines, all or a list with lines")
+    if args.calls_warning > args.calls_critical:
+        raise UsageError(f"--calls-warning ({percent_text(args.calls_warning)}) must not be "
+                         f"above --calls-critical ({percent_text(args.calls_critical)})")
     deadline = Deadline(args.timeout, started)
     return Options(
         webhook=within_deadline(deadline, lambda: read_option_files(args, environ),
@@ -691,8 +804,11 @@ def parse_options(argv: List[Arg], environ, started: float) -> Options:
         deadline=deadline,
         output=args.output,
         prometheus_file=args.prometheus_file,
-        check=args.check,
+        check=check_name(args.check),
+        aspects=args.check,
         lines=tuple(dict.fromkeys(args.line)),  # each line once, in the order given
+        calls=CallsLimits(args.calls_window, args.calls_min, args.calls_warning,
+                          args.calls_critical, args.calls_streak, STATES[args.calls_none]),
     )
 
 
@@ -740,14 +856,17 @@ class Answer(NamedTuple):
 
 
 class Request(NamedTuple):
-    """One POST: the method's URL (it holds the secret) and the JSON body."""
+    """One POST: the method's URL (it holds the secret), the JSON body, and how much of an
+    answer is read."""
 
     url: str
     body: bytes
+    limit: int = MAX_BODY
 
 
 def post_once(request: Request, host: str, deadline: Deadline, verify) -> Answer:
-    """One POST with the body capped at MAX_BODY; transport errors become Unreachable.
+    """One POST with the answer capped at the request's limit; transport errors become
+    Unreachable.
 
     Proxies come from the standard variables; the rest of requests' trust_env (~/.netrc
     credentials, REQUESTS_CA_BUNDLE) is not for a monitoring check and costs a file read.
@@ -773,7 +892,7 @@ def post_once(request: Request, host: str, deadline: Deadline, verify) -> Answer
             verify=verify,
         )
         with response:
-            body = read_capped(response)
+            body = read_capped(response, request.limit)
     except requests.RequestException as exc:
         raise Unreachable(describe_transport_error(exc, host, deadline)) from exc
     finally:
@@ -788,17 +907,17 @@ def post_once(request: Request, host: str, deadline: Deadline, verify) -> Answer
     )
 
 
-def read_capped(response) -> bytes:
-    """Read the body, refusing more than MAX_BODY before it is all in memory."""
+def read_capped(response, limit: int) -> bytes:
+    """Read the body, refusing more than `limit` bytes before it is all in memory."""
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise BadAnswer(f"the answer is {int(declared)} bytes, "
-                        "more than the 1 MiB this check reads")
+    most = f"the {limit // MIB} MiB this check reads"
+    if declared.isdigit() and int(declared) > limit:
+        raise BadAnswer(f"the answer is {int(declared)} bytes, more than {most}")
     chunks, size = [], 0
     for chunk in response.iter_content(64 * 1024):
         size += len(chunk)
-        if size > MAX_BODY:
-            raise BadAnswer("the answer is more than the 1 MiB this check reads")
+        if size > limit:
+            raise BadAnswer(f"the answer is more than {most}")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -860,9 +979,9 @@ class Bitrix24:
         self.verify = verify
         self.answers: List[Answer] = []
 
-    def call(self, method: str, read, body: bytes = b"{}"):
+    def call(self, method: str, read, body: bytes = b"{}", limit: int = MAX_BODY):
         """POST one method (or batch) and read the answer with `read`."""
-        request = Request(self.webhook.url_for(method), body)
+        request = Request(self.webhook.url_for(method), body, limit)
         try:
             return read(self.post(request))
         except PortalRefused as refused:
@@ -872,12 +991,12 @@ class Bitrix24:
         time.sleep(RATE_LIMIT_PAUSE)
         return read(self.post(request))
 
-    def batch(self, commands: Dict[str, str]) -> "BatchAnswer":
-        """Up to 50 commands in one request; their results and errors, by key."""
+    def batch(self, commands: Dict[str, str], limit: int = MAX_BODY) -> "BatchAnswer":
+        """Up to 50 commands in one request; their results, errors and totals, by key."""
         import json
 
         body = json.dumps({"halt": 0, "cmd": commands}).encode()
-        return self.call("batch", interpret_batch, body)
+        return self.call("batch", interpret_batch, body, limit)
 
     def post(self, request: Request) -> Answer:
         host, deadline = self.webhook.host, self.deadline
@@ -1084,10 +1203,11 @@ def parse_paid_date(value) -> Optional[date]:
 
 
 class BatchAnswer(NamedTuple):
-    """A batch's results and per-command errors, each keyed by the command's key."""
+    """A batch's results, per-command errors and list totals, each keyed by the command's key."""
 
     results: dict
     errors: dict
+    totals: Optional[dict] = None  # result_total: a list method's `total`
 
     def get(self, key: str, status: int = 200):
         """One command's result, or the failure Bitrix24 gave for it.
@@ -1109,7 +1229,8 @@ def interpret_batch(answer: Answer) -> BatchAnswer:
     if not isinstance(outer, dict):
         raise BadAnswer(f"the batch answer's 'result' is a JSON {json_type(outer)}, not an object")
     return BatchAnswer(as_map(outer.get("result", []), "the batch answer's 'result'"),
-                       as_map(outer.get("result_error", []), "the batch answer's 'result_error'"))
+                       as_map(outer.get("result_error", []), "the batch answer's 'result_error'"),
+                       as_map(outer.get("result_total", []), "the batch answer's 'result_total'"))
 
 
 def parse_line_list(value) -> Dict[str, str]:
@@ -1181,33 +1302,158 @@ def parse_sip_status(value) -> dict:
     }
 
 
+# ------------------------------------------------------------------------ interpretation: the calls
+
+
+CALLS_METHOD = "voximplant.statistic.get"
+CALLS_PAGE = 50  # rows per page: Bitrix24's fixed page size
+MAX_CALLS = 2500  # page 1 and one batch of 49 pages: the newest calls judged
+MAX_PAGES_BODY = 8 * MIB  # 49 pages of 50 rows of about 1 KB: the one answer above MAX_BODY
+
+
+class Call(NamedTuple):
+    """One finished outgoing call as the statistics record it."""
+
+    id: int
+    line: str  # PORTAL_NUMBER, cleaned: reg150907, a number, REST_APP:5, or "unknown"
+    code: str  # CALL_FAILED_CODE, trimmed and upper-case: 200, 503, 603-S, OTHER
+    started: datetime
+
+
+def since_of(now: datetime, window: int) -> str:
+    """FILTER's date: seconds and a numeric offset (a date without one is read in the portal
+    server's zone); the local offset when it is whole minutes, else UTC."""
+    start = (now - timedelta(minutes=window)).replace(microsecond=0)
+    offset = start.utcoffset()
+    if offset is None or offset % timedelta(minutes=1):
+        start = start.astimezone(timezone.utc)
+    return start.isoformat()
+
+
+def calls_command(since: str, start: int) -> str:
+    """One page of outgoing calls as a batch command, its query encoded as PHP's parse_str
+    reads it: a bare '+' of the offset would turn into a space and the date be lost."""
+    query = urlencode([("FILTER[CALL_TYPE]", 1), ("FILTER[>=CALL_START_DATE]", since),
+                       ("SORT", "CALL_START_DATE"), ("ORDER", "DESC"), ("start", start)])
+    return f"{CALLS_METHOD}?{query}"
+
+
+def later_pages(total: int) -> List[int]:
+    """The `start` of every page after the first that the newest MAX_CALLS calls need."""
+    return list(range(CALLS_PAGE, min(total, MAX_CALLS), CALLS_PAGE))
+
+
+def parse_total(value) -> int:
+    """A list method's `total`: how many rows match the FILTER."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise BadAnswer(f"{CALLS_METHOD}: 'total' is {describe_value(value)}, "
+                        "expected a whole number")
+    return value
+
+
+def parse_calls_page(value) -> List[Call]:
+    """One page's `result`: a list of call records ([] when no call matched)."""
+    if not isinstance(value, list):
+        raise BadAnswer(f"{CALLS_METHOD}: 'result' is not a list (a JSON {json_type(value)})")
+    return [parse_call(row) for row in value]
+
+
+_CALL_DATE = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)",
+                        re.IGNORECASE)
+
+
+def parse_call(row) -> Call:
+    """A record of voximplant.statistic.get; any field it needs, malformed, fails the aspect."""
+    if not isinstance(row, dict):
+        raise BadAnswer(f"{CALLS_METHOD}: a call record is not an object (a JSON "
+                        f"{json_type(row)})")
+    call_id = row.get("ID")
+    if isinstance(call_id, str) and call_id.strip().isdigit():
+        call_id = int(call_id)
+    if not isinstance(call_id, int) or isinstance(call_id, bool) or call_id < 0:
+        raise BadAnswer(f"{CALLS_METHOD}: a call record's ID is {describe_value(call_id)}, "
+                        "expected digits")
+    return Call(call_id, call_line(row.get("PORTAL_NUMBER")),
+                failed_code(row.get("CALL_FAILED_CODE"), call_id),
+                call_start(row.get("CALL_START_DATE"), call_id))
+
+
+def call_line(value) -> str:
+    """PORTAL_NUMBER: the line the call went out on; none given is the line `unknown`."""
+    return clean(value, 40) or "unknown"
+
+
+def failed_code(value, call_id: int) -> str:
+    """CALL_FAILED_CODE: 200, a SIP code, or a Bitrix24 word; compared case-insensitively."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    code = clean(value, 20).upper() if isinstance(value, str) else ""
+    if not code:
+        raise BadAnswer(f"{CALLS_METHOD}: call {call_id} has CALL_FAILED_CODE "
+                        f"{describe_value(value)}, expected a code such as 200 or 503")
+    return code
+
+
+def call_start(value, call_id: int) -> datetime:
+    """CALL_START_DATE: ISO 8601 with its offset, so that calls of any zone sort as instants."""
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        if not _CALL_DATE.fullmatch(text):
+            raise ValueError(text)
+        started = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", text.replace(" ", "T")))
+    except ValueError:
+        raise BadAnswer(f"{CALLS_METHOD}: call {call_id} has CALL_START_DATE "
+                        f"{describe_value(value)}, expected ISO 8601 with an offset") from None
+    return started
+
+
+def newest_calls(rows: Iterable[Call]) -> List[Call]:
+    """Each call once (pages can shift while calls arrive: the first row read wins), newest
+    first (ties: higher ID first), at most MAX_CALLS."""
+    unique: Dict[int, Call] = {}
+    for call in rows:
+        unique.setdefault(call.id, call)
+    ordered = sorted(unique.values(), key=lambda call: (call.started, call.id), reverse=True)
+    return ordered[:MAX_CALLS]
+
+
 # ------------------------------------------------------------------- plan: what each aspect reads
 
 
 class PortalReads:
     """What the aspects read from the portal, each request made once.
 
-    `--check connector` asks the connector's method alone (one request, as in 1.0). The other
-    checks start with one batch (line list, default line, and in `all` the connector) that both
-    aspects read; the lines then need one batch of statuses per MAX_BATCH cloud lines.
+    `--check connector` asks the connector's method alone (one request, as in 1.0). Every other
+    check starts with one batch that all its aspects read: the line list and default line
+    (lines), the connector's status (connector), page 1 of the outgoing calls (calls). The lines
+    then need one batch of statuses per MAX_BATCH cloud lines; more than one page of calls, one
+    batch of the later pages.
     """
 
-    def __init__(self, api: Bitrix24, check: str):
+    def __init__(self, api: Bitrix24, aspects: Tuple[str, ...], since: str):
         self.api = api
-        self.check = check
+        self.aspects = aspects
+        self.since = since  # the calls' FILTER date, the same in every request of the run
         self._first: Union[BatchAnswer, CheckFailure, None] = None
 
     def connector(self) -> ConnectorStatus:
-        if self.check == "connector":
+        if self.aspects == ("connector",):
             return self.api.call(CONNECTOR_METHOD, interpret_connector)
         # the method alone answers its own errors with HTTP 400, which picks the same hint
         return parse_connector(self.first_batch().get("connector", status=400))
 
     def first_batch(self) -> BatchAnswer:
         if self._first is None:
-            commands = {"lines": "voximplant.line.get", "default": "voximplant.line.outgoing.get"}
-            if self.check == "all":
+            commands: Dict[str, str] = {}
+            if "lines" in self.aspects:
+                commands.update(lines="voximplant.line.get",
+                                default="voximplant.line.outgoing.get")
+            if "connector" in self.aspects:
                 commands["connector"] = CONNECTOR_METHOD
+            if "calls" in self.aspects:
+                commands["calls"] = calls_command(self.since, 0)
             try:
                 self._first = self.api.batch(commands)
             except CheckFailure as failure:
@@ -1235,6 +1481,24 @@ class PortalReads:
                         for line in lines if line.id in commands)
         return [read.get(line.id, line) for line in lines]
 
+    def calls(self) -> Tuple[List[Call], int]:
+        """The newest outgoing calls of the window (at most MAX_CALLS) and Bitrix24's total:
+        page 1 from the first batch, the later pages all in one more batch."""
+        first = self.first_batch()
+        rows = parse_calls_page(calls_result(first, "calls"))
+        total = parse_total((first.totals or {}).get("calls"))
+        starts = later_pages(total)
+        if starts:
+            commands = {f"calls{start}": calls_command(self.since, start) for start in starts}
+            try:
+                pages = self.api.batch(commands, MAX_PAGES_BODY)
+            except Unreachable as late:
+                raise Unreachable(f"{late.message} ({plural(len(starts), 'page')} of call "
+                                  "statistics unread)") from None
+            for key in commands:
+                rows += parse_calls_page(calls_result(pages, key))
+        return newest_calls(rows), total
+
 
 def command_result(batch: BatchAnswer, key: str, what: str):
     """A command the whole aspect depends on: its failure fails the aspect, saying which."""
@@ -1242,6 +1506,24 @@ def command_result(batch: BatchAnswer, key: str, what: str):
         return batch.get(key)
     except CheckFailure as failure:
         raise type(failure)(f"{what}: {failure.message}", failure.code) from None
+
+
+CALLS_RIGHT = 'the webhook\'s user needs the telephony right "Call statistics - View - Any"'
+
+
+def calls_result(batch: BatchAnswer, key: str):
+    """A page of calls, or why it could not be read; the right the statistics need is another
+    than the one the connector and lines need."""
+    try:
+        return batch.get(key)
+    except PortalRefused as refused:
+        message = refused.message
+        if (refused.code or "").lower() == "access_denied":
+            message = f"Bitrix24 error {refused.code}: {CALLS_RIGHT}"
+        raise PortalRefused(f"cannot read the call statistics: {message}", refused.code) from None
+    except CheckFailure as failure:
+        raise type(failure)(f"cannot read the call statistics: {failure.message}",
+                            failure.code) from None
 
 
 MAX_BATCH = 50  # commands per batch request; Bitrix24 refuses more (ERROR_BATCH_LENGTH_EXCEEDED)
@@ -1383,6 +1665,144 @@ def failure_state(failure: CheckFailure, unreachable) -> nagiosplugin.state.Serv
     return unreachable if isinstance(failure, Unreachable) else Unknown
 
 
+# ------------------------------------------------------------------------- verdict: the calls
+
+
+SUCCESS = "200"
+CALLEE_OUTCOMES = ("304", "480", "486", "603", "603-S")  # missed, unavailable, busy, declined
+FAILURE_MEANINGS = {"402": "insufficient funds", "402-B24": "unavailable on the free plan",
+                    "403": "forbidden", "404": "invalid number", "423": "blocked",
+                    "484": "route unavailable", "500": "server error",
+                    "503": "route unavailable", "OTHER": "other error"}
+
+
+def is_failure(code: str) -> bool:
+    """A failure on the line's, the provider's or the billing side; what the callee did (busy,
+    declined, no answer) says nothing about the line."""
+    return code != SUCCESS and code not in CALLEE_OUTCOMES
+
+
+def meaning(code: str) -> str:
+    return FAILURE_MEANINGS.get(code, "unknown code")
+
+
+class CallLine(NamedTuple):
+    """One line's outgoing calls in the window, counted."""
+
+    id: str
+    outgoing: int
+    failed: int
+    streak: int  # its newest calls that failed one after the other
+    codes: Tuple[Tuple[str, int], ...]  # failures per code, most frequent first, ties by code
+    state: nagiosplugin.state.ServiceState = Ok
+
+    @property
+    def share(self) -> Fraction:
+        return Fraction(self.failed, self.outgoing)
+
+
+def tally(line: str, calls: List[Call]) -> CallLine:
+    """A line's figures from its calls, newest first."""
+    failures = [call.code for call in calls if is_failure(call.code)]
+    streak = next((index for index, call in enumerate(calls) if not is_failure(call.code)),
+                  len(calls))
+    counts: Dict[str, int] = {}
+    for code in failures:
+        counts[code] = counts.get(code, 0) + 1
+    codes = tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return CallLine(line, len(calls), len(failures), streak, codes)
+
+
+def streak_holds(line: CallLine, limits: CallsLimits) -> bool:
+    return 0 < limits.streak <= line.streak
+
+
+def judge_call_line(line: CallLine, limits: CallsLimits) -> nagiosplugin.state.ServiceState:
+    """A streak of failures is CRITICAL at once; a share only counts from --calls-min calls.
+    The share is compared exactly: 1 of 5 is 20 %, not 19.99 or 20.01."""
+    rated = line.outgoing >= limits.min_calls
+    percent = 100 * line.share
+    if streak_holds(line, limits) or (rated and percent >= limits.critical):
+        return Critical
+    if rated and percent >= limits.warning:
+        return Warn
+    return Ok
+
+
+def call_lines(calls: List[Call], limits: CallsLimits) -> List[CallLine]:
+    """Every line with calls, judged, in the order every list of lines uses: worst state,
+    then more failures, then a higher failed share, then the line id."""
+    by_line: Dict[str, List[Call]] = {}
+    for call in calls:
+        by_line.setdefault(call.line, []).append(call)
+    lines = [tally(line, line_calls) for line, line_calls in by_line.items()]
+    lines = [line._replace(state=judge_call_line(line, limits)) for line in lines]
+    return sorted(lines, key=lambda line: (-line.state.code, -line.failed, -line.share, line.id))
+
+
+def rounded_percent(part: int, whole: int) -> float:
+    """A share in percent, to one decimal, for perfdata and JSON."""
+    return round(100 * part / whole, 1)
+
+
+def percent_of(part: int, whole: int) -> str:
+    return f"{rounded_percent(part, whole):g}%"
+
+
+def describe_codes(codes: Tuple[Tuple[str, int], ...]) -> str:
+    return ", ".join(f"{code} {meaning(code)} x{count}" for code, count in codes)
+
+
+def call_line_fragment(line: CallLine, limits: CallsLimits) -> str:
+    """How the first line names a line whose calls fail."""
+    text = (f"{line.id}: {line.failed} of {line.outgoing} outgoing calls failed in the last "
+            f"{limits.window} min")
+    if line.codes:
+        text += f" ({describe_codes(line.codes)})"
+    if streak_holds(line, limits):
+        text += f", the last {line.streak} in a row"
+    return text
+
+
+def summarize_calls(lines: List[CallLine], limits: CallsLimits
+                    ) -> Tuple[nagiosplugin.state.ServiceState, str]:
+    """The worst line's state (--calls-none without calls) and the calls' sentence."""
+    if not lines:
+        return limits.none, f"no outgoing calls in the last {limits.window} min"
+    calls = sum(line.outgoing for line in lines)
+    problems = [line for line in lines if line.state != Ok]
+    if not problems:
+        failed = sum(line.failed for line in lines)
+        noun = "line" if len(lines) == 1 else "lines"
+        return Ok, (f"{plural(calls, 'outgoing call')} on {len(lines)} {noun} in the last "
+                    f"{limits.window} min, "
+                    + (f"{failed} failed ({percent_of(failed, calls)})" if failed
+                       else "none failed"))
+    named = [call_line_fragment(line, limits) for line in problems[:3]]
+    if len(problems) > 3:
+        named.append(f"and {len(problems) - 3} more")
+    return (problems[0].state,
+            f"{len(problems)} of {plural(len(lines), 'line')} failing calls: {'; '.join(named)}")
+
+
+def describe_call_line(line: CallLine) -> str:
+    """The -v line of one line's calls."""
+    words = [f"{str(line.state).upper()}",
+             f"{line.failed} of {line.outgoing} failed ({percent_of(line.failed, line.outgoing)})",
+             f"streak {line.streak}"]
+    if line.codes:
+        words.append(describe_codes(line.codes))
+    return f"calls {line.id}: {', '.join(words)}"
+
+
+PERF_LABEL = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def perf_label(line: str) -> str:
+    """A line id as a perfdata label's tail: reg150907, REST_APP_5."""
+    return PERF_LABEL.sub("_", line)
+
+
 # ---------------------------------------------------------------------- nagiosplugin: the connector
 
 
@@ -1437,9 +1857,10 @@ class SipLines(nagiosplugin.Resource):
     """The cloud PBX lines' registration judged, line by line and as a whole (or the failure
     that hid them), and their counts to graph."""
 
-    def __init__(self, reads: PortalReads, named: Tuple[str, ...]):
+    def __init__(self, reads: PortalReads, named: Tuple[str, ...], timed: bool):
         self.reads = reads
         self.named = named
+        self.timed = timed  # the time figure is the last aspect's
 
     def probe(self):
         try:
@@ -1453,7 +1874,74 @@ class SipLines(nagiosplugin.Resource):
         yield nagiosplugin.Metric("lines", total, min=0, context="plain")
         for name, count in line_counts(lines).items():
             yield nagiosplugin.Metric(name, count, min=0, max=total, context=name)
+        if self.timed:
+            yield time_metric(self.reads.api)
+
+
+# -------------------------------------------------------------------------- nagiosplugin: the calls
+
+
+class CallsVerdict(NamedTuple):
+    since: str  # the FILTER date sent
+    total: int  # Bitrix24's count of the window's outgoing calls
+    judged: int  # the newest of them, at most MAX_CALLS
+    lines: Tuple[CallLine, ...]  # judged, in the line order
+    limits: CallsLimits
+    state: nagiosplugin.state.ServiceState
+    summary: str
+
+    @property
+    def failed(self) -> int:
+        return sum(line.failed for line in self.lines)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > MAX_CALLS
+
+
+PERF_LINES = 20  # lines with their own perfdata, the first in the line order
+
+
+class OutgoingCalls(nagiosplugin.Resource):
+    """The window's outgoing calls judged line by line (or the failure that hid them), and
+    their counts to graph."""
+
+    def __init__(self, reads: PortalReads, limits: CallsLimits):
+        self.reads = reads
+        self.limits = limits
+
+    def probe(self):
+        try:
+            calls, total = self.reads.calls()
+        except CheckFailure as failure:
+            yield nagiosplugin.Metric("outgoing_calls", failure, context="outgoing_calls")
+            return
+        lines = call_lines(calls, self.limits)
+        state, summary = summarize_calls(lines, self.limits)
+        if total > MAX_CALLS:
+            summary += f", newest {len(calls)} of {total} outgoing calls judged"
+        verdict = CallsVerdict(self.reads.since, total, len(calls), tuple(lines), self.limits,
+                               state, summary)
+        yield nagiosplugin.Metric("outgoing_calls", verdict, context="outgoing_calls")
+        yield from call_figures("", len(calls), verdict.failed)
+        taken = {"calls", "calls_failed", "calls_failed_pct"}
+        for line in lines[:PERF_LINES]:
+            label = perf_label(line.id)
+            if f"calls_{label}" not in taken:  # two ids may clean to one label: the first wins
+                figures = list(call_figures(f"_{label}", line.outgoing, line.failed))
+                taken.update(metric.name for metric in figures)
+                yield from figures
         yield time_metric(self.reads.api)
+
+
+def call_figures(suffix: str, outgoing: int, failed: int) -> Iterator[nagiosplugin.Metric]:
+    """calls, calls_failed and (with calls) calls_failed_pct, for all lines or one."""
+    yield nagiosplugin.Metric(f"calls{suffix}", outgoing, min=0, context="plain")
+    yield nagiosplugin.Metric(f"calls_failed{suffix}", failed, min=0, context="plain")
+    if outgoing:
+        yield nagiosplugin.Metric(f"calls_failed_pct{suffix}",
+                                  f"{rounded_percent(failed, outgoing):g}", "%", min=0, max=100,
+                                  context="plain")
 
 
 # -------------------------------------------------------------------------- nagiosplugin: the check
@@ -1509,7 +1997,7 @@ class CheckSummary(nagiosplugin.Summary):
     problem = ok
 
 
-ASPECTS = ("connector", "sip_lines")  # the metrics that carry an aspect's verdict
+ASPECTS = ("connector", "sip_lines", "outgoing_calls")  # the metrics with an aspect's verdict
 
 
 def repeats(sentence: str, said: str, failed: bool) -> bool:
@@ -1517,21 +2005,26 @@ def repeats(sentence: str, said: str, failed: bool) -> bool:
     return sentence == said or (failed and sentence.endswith(": " + said))
 
 
-def build_check(options: Options, today: date, api: Bitrix24) -> nagiosplugin.Check:
+def build_check(options: Options, now: datetime, api: Bitrix24) -> nagiosplugin.Check:
     """One Resource and Context per aspect; --check decides which go in."""
-    limits = options.thresholds
-    reads = PortalReads(api, options.check)
+    limits, aspects = options.thresholds, options.aspects
+    reads = PortalReads(api, aspects, since_of(now.astimezone(), options.calls.window))
     parts: list = []
-    if options.check in ("connector", "all"):
-        parts += [SipConnector(reads, limits, today, timed=options.check == "connector"),
+    if "connector" in aspects:
+        parts += [SipConnector(reads, limits, now.astimezone().date(),
+                               timed=aspects[-1] == "connector"),
                   VerdictContext("connector", options.unreachable),
                   FigureContext("days_left", f"{limits.warning_days}:", f"{limits.critical_days}:"),
                   FigureContext("free_minutes", f"{limits.warning_minutes}:",
                                 f"{limits.critical_minutes}:")]
-    if options.check in ("lines", "all"):
-        parts += [SipLines(reads, options.lines), VerdictContext("sip_lines", options.unreachable),
+    if "lines" in aspects:
+        parts += [SipLines(reads, options.lines, timed=aspects[-1] == "lines"),
+                  VerdictContext("sip_lines", options.unreachable),
                   FigureContext("lines_registered"), FigureContext("lines_pending", warning="0"),
                   FigureContext("lines_failed", critical="0")]
+    if "calls" in aspects:
+        parts += [OutgoingCalls(reads, options.calls),
+                  VerdictContext("outgoing_calls", options.unreachable)]
     return nagiosplugin.Check(*parts, FigureContext("plain"), CheckSummary())
 
 
@@ -1554,6 +2047,7 @@ class Outcome(NamedTuple):
     perfdata: Tuple[str, ...] = ()
     details: Tuple[Tuple[int, str], ...] = ()  # (lowest -v level that shows it, line)
     lines: Optional[Tuple[SipLine, ...]] = None  # None: not checked, or not read
+    calls: Optional[CallsVerdict] = None  # None: not checked, or not read
     check_asked: str = "connector"  # --check as argv gave it, for a run whose options failed
 
 
@@ -1567,14 +2061,18 @@ def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime
                api: Bitrix24) -> Outcome:
     """The Outcome of the evaluated check: its state, summary and perfdata, each aspect's
     verdict (or failure), and what the portal was asked."""
-    connector, lines = values = [value_of(check, name) for name in ASPECTS]
+    connector, lines, calls = values = [value_of(check, name) for name in ASPECTS]
     status = connector.status if isinstance(connector, ConnectorVerdict) else None
     judged_lines = lines.lines if isinstance(lines, LinesVerdict) else None
+    calls = calls if isinstance(calls, CallsVerdict) else None
     requests_seen, answers = api.details()
     details = [(1, line) for line in requests_seen]
     details += [(1, describe_status(status))] if status else []
     details += [(1, describe_line_detail(line)) for line in judged_lines or ()]
+    details += [(1, describe_calls(calls))] if calls else []
+    details += [(1, describe_call_line(line)) for line in calls.lines] if calls else []
     details.append((2, describe_thresholds(options.thresholds)))
+    details += [(2, describe_calls_limits(options.calls))] if "calls" in options.aspects else []
     details += [(2, line) for line in answers]
     return with_options(Outcome(
         state=check.state,
@@ -1587,6 +2085,7 @@ def outcome_of(check: nagiosplugin.Check, options: Options, checked_at: datetime
         perfdata=tuple(check.perfdata),
         details=tuple(details),
         lines=judged_lines,
+        calls=calls,
     ), options)
 
 
@@ -1603,6 +2102,20 @@ def describe_thresholds(limits: Thresholds) -> str:
     return (f"thresholds: WARNING below {limits.warning_days} days, CRITICAL below "
             f"{limits.critical_days}; unpaid: {unpaid}, WARNING below {limits.warning_minutes} "
             f"free minutes, CRITICAL below {limits.critical_minutes}")
+
+
+def describe_calls(calls: CallsVerdict) -> str:
+    """The -v line of the calls aspect: what was asked and how much of it was judged."""
+    return (f"calls: outgoing since {calls.since}, {calls.total} reported, {calls.judged} "
+            f"judged, {calls.failed} failed")
+
+
+def describe_calls_limits(limits: CallsLimits) -> str:
+    streak = f"the last {limits.streak} failed" if limits.streak else "off"
+    return (f"calls thresholds: window {limits.window} min; from {limits.min_calls} calls on a "
+            f"line, WARNING at {percent_text(limits.warning)}% failed, CRITICAL at "
+            f"{percent_text(limits.critical)}%; streak: {streak}; no calls: "
+            f"{str(limits.none).upper()}")
 
 
 def status_line(state, summary: str, perfdata) -> str:
@@ -1639,8 +2152,32 @@ def render_json(outcome: Outcome, verbose: int = 0) -> str:
         "plugin_version": __version__,
         "check": outcome.check,
         "lines": None if outcome.lines is None else [line_document(line) for line in outcome.lines],
+        "calls": None if outcome.calls is None else calls_document(outcome.calls),
     }
     return json.dumps(document)
+
+
+def calls_document(calls: CallsVerdict) -> dict:
+    """The calls aspect's figures and verdict, with one object per line."""
+    failed, judged_calls = calls.failed, calls.judged
+    return {
+        "window_minutes": calls.limits.window, "since": calls.since, "outgoing": judged_calls,
+        "total": calls.total, "failed": failed,
+        "failed_pct": rounded_percent(failed, judged_calls) if judged_calls else None,
+        "truncated": calls.truncated, "state": str(calls.state).upper(),
+        "state_code": calls.state.code,
+        "lines": [call_line_document(line, calls.limits) for line in calls.lines],
+    }
+
+
+def call_line_document(line: CallLine, limits: CallsLimits) -> dict:
+    """One line's calls; `summary` names the line, for a Zabbix problem per line."""
+    return {
+        "portal_number": line.id, "outgoing": line.outgoing, "failed": line.failed,
+        "failed_pct": rounded_percent(line.failed, line.outgoing), "streak": line.streak,
+        "codes": dict(line.codes), "state": str(line.state).upper(),
+        "state_code": line.state.code, "summary": call_line_fragment(line, limits),
+    }
 
 
 def line_document(line: SipLine) -> dict:
@@ -1700,6 +2237,12 @@ def prometheus_families(outcome: Outcome):
     def per_line(value_of_line):
         return [({"line": line.id, "name": line.name or ""}, value_of_line(line)) for line in lines]
 
+    calls = outcome.calls
+    calls_lines = calls.lines if calls else ()
+
+    def per_call_line(value_of_line):
+        return [({"line": line.id}, value_of_line(line)) for line in calls_lines]
+
     return [
         ("up", "1 when Bitrix24 answered everything the check asked, else 0",
          one(int(outcome.failure is None))),
@@ -1715,6 +2258,21 @@ def prometheus_families(outcome: Outcome):
          per_line(lambda line: int(line.state == Ok))),
         ("line_check_state", "State of the SIP line: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
          per_line(lambda line: line.state.code)),
+        ("calls", "Outgoing calls judged", one(calls.judged if calls else None)),
+        ("calls_window_seconds", "The window of outgoing calls judged, in seconds",
+         one(calls.limits.window * 60 if calls else None)),
+        ("calls_truncated", "1 when only the newest 2500 outgoing calls were judged, else 0",
+         one(int(calls.truncated) if calls else None)),
+        ("calls_outgoing", "Outgoing calls on the line", per_call_line(lambda line: line.outgoing)),
+        ("calls_failed", "Outgoing calls on the line that failed on its side, per failure code",
+         [({"line": line.id, "code": code}, count)
+          for line in calls_lines for code, count in line.codes]),
+        ("calls_failed_ratio", "Share of the line's outgoing calls that failed, 0 to 1",
+         per_call_line(lambda line: float(line.share))),
+        ("calls_streak", "The line's newest outgoing calls that failed one after the other",
+         per_call_line(lambda line: line.streak)),
+        ("calls_line_state", "State of the line's outgoing calls: 0 OK, 1 WARNING, 2 CRITICAL",
+         per_call_line(lambda line: line.state.code)),
         ("check_state", "Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
          one(outcome.state.code)),
         ("request_duration_seconds", "Duration of the HTTP requests to Bitrix24",
@@ -1805,7 +2363,7 @@ def run(argv: List[Arg], environ) -> int:
         return emit(outcome, asked.output, asked.textfile, 0, check_ran=False)
     try:
         api = Bitrix24(options.webhook, options.deadline, options.verify)
-        check = build_check(options, date.today(), api)
+        check = build_check(options, checked_at, api)
         check()
         outcome = outcome_of(check, options, checked_at, api)
     except Exception as err:  # noqa: BLE001 - a bug still ends as UNKNOWN in the chosen format
@@ -1840,11 +2398,18 @@ def requested(args: List[Arg]) -> Requested:
     """--output, --check, --prometheus-file and -v as argv gives them, for a run whose options
     failed (as in argparse, the last one given counts; a value not allowed is the default)."""
     output = last_value(args, "--output")
-    check = last_value(args, "--check")
     return Requested(output=output if output in RENDERERS else DEFAULTS.output,
-                     check=check if check in CHECKS else DEFAULTS.check,
+                     check=requested_check(last_value(args, "--check")),
                      textfile=requested_textfile(last_value(args, "--prometheus-file")),
                      verbosity=sum(verbosity_of(arg.text) for arg in args))
+
+
+def requested_check(value: Optional[str]) -> str:
+    """--check's canonical name, or the default when it is not a valid list."""
+    try:
+        return check_name(aspects_of(value or DEFAULTS.check))
+    except UsageError:
+        return DEFAULTS.check
 
 
 def verbosity_of(text: str) -> int:

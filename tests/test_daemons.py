@@ -366,4 +366,5 @@ def test_the_plugin_folder_copy_runs_whatever_python3_comes_first(tmp_path):
     done = subprocess.run([str(tmp_path / "check_bx24_sip"), "--check", "bogus"],
                           capture_output=True, text=True, env={"PATH": f"{decoy}:{PLAIN_PATH}"})
     assert (done.returncode, done.stderr) == (3, "")
-    assert done.stdout.startswith("BX24_SIP UNKNOWN - argument --check: invalid choice: 'bogus'")
+    assert done.stdout == ('BX24_SIP UNKNOWN - --check bogus: unknown aspect "bogus"; give '
+                           "connector, lines, calls, all or a comma list of them\n")

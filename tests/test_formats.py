@@ -19,7 +19,7 @@ parser = pytest.importorskip("prometheus_client.parser", reason="the test extra 
 
 JSON_KEYS = ["state", "state_code", "summary", "portal", "paid", "free_minutes", "paid_until",
              "days_left", "thresholds", "request_duration_seconds", "checked_at", "error",
-             "plugin_version", "check", "lines"]
+             "plugin_version", "check", "lines", "calls"]
 DEFAULT_THRESHOLDS = {"warning_days": 7, "critical_days": 3, "warning_minutes": 10,
                       "critical_minutes": 1, "unpaid": "WARNING", "unreachable": "UNKNOWN",
                       "timeout_seconds": 10.0}
@@ -54,6 +54,7 @@ def test_json_paid_expiring(portal):
         "portal": f"127.0.0.1:{portal.server.port}", "paid": True, "free_minutes": 0,
         "paid_until": day(5), "days_left": 5, "thresholds": DEFAULT_THRESHOLDS, "error": None,
         "plugin_version": __version__, "check": "connector", "lines": None,
+        "calls": None,
     }
 
 
@@ -72,7 +73,7 @@ def test_json_unpaid_with_own_thresholds(portal):
         "thresholds": {"warning_days": 7, "critical_days": 3, "warning_minutes": 30,
                        "critical_minutes": 5, "unpaid": "OK", "unreachable": "CRITICAL",
                        "timeout_seconds": 4.5},
-        "error": None, "plugin_version": __version__, "check": "connector", "lines": None,
+        "error": None, "plugin_version": __version__, "check": "connector", "lines": None, "calls": None,
     }
 
 

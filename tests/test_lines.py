@@ -169,16 +169,16 @@ def test_named_lines_on_a_portal_without_cloud_lines_are_each_critical(portal):
     (["--check", "lines", "--line", "+74951234567"],
      "--line +74951234567 is not a cloud PBX line id: give regNNN or NNN as voximplant.line.get "
      "lists it"),
-    (["--line", "reg150907"], "--line needs --check lines or --check all"),
-    (["--check", "everything"], None),
+    (["--line", "reg150907"], "--line needs the lines aspect: --check lines, all or a list with "
+                              "lines"),
+    (["--check", "connector,calls", "--line", "reg150907"],
+     "--line needs the lines aspect: --check lines, all or a list with lines"),
+    (["--check", "everything"], '--check everything: unknown aspect "everything"; give '
+                                "connector, lines, calls, all or a comma list of them"),
 ])
 def test_line_usage_errors(args, summary):
     run = run_plugin("--webhook", f"https://127.0.0.1:1/rest/1/{fake_portal.SECRET}/", *args)
-    if summary is None:
-        assert run.code == 3
-        assert run.stdout.startswith("BX24_SIP UNKNOWN - argument --check: invalid choice: ")
-    else:
-        assert_output(run, 3, f"BX24_SIP UNKNOWN - {summary}")
+    assert_output(run, 3, f"BX24_SIP UNKNOWN - {summary}")
 
 
 # ------------------------------------------------------------------ all: connector errors

@@ -171,7 +171,7 @@ def test_an_empty_line_list_is_fine_for_the_connector():
 
     assert parse_options(read_argv(["--webhook", HOOK, "--line="]), {}, 0.0).lines == ()
     assert_unknown(run_plugin("--webhook", HOOK, "--line=reg1"),
-                   "--line needs --check lines or --check all")
+                   "--line needs the lines aspect: --check lines, all or a list with lines")
 
 
 def test_an_empty_prometheus_file_means_none():
