@@ -115,7 +115,9 @@ def reply_for(scenario: str, today: Optional[date] = None) -> Reply:
 
 def serve(httpserver, scenario: str, today: Optional[date] = None) -> None:
     """Make a pytest-httpserver answer as the scenario says (a line scenario: batches too)."""
-    if scenario in LINE_SCENARIOS:
+    if scenario in CALL_SCENARIOS:
+        serve_calls(httpserver, scenario, today=today)
+    elif scenario in LINE_SCENARIOS:
         serve_lines(httpserver, scenario, today=today)
     else:
         serve_reply(httpserver, reply_for(scenario, today))
@@ -167,7 +169,7 @@ class LinePortal(NamedTuple):
     top_level: Optional[Reply] = None  # an error of the whole batch
     delay: float = 0.0  # seconds per status command, as Bitrix24 asks its controller
 
-    def answer(self, method: str, query: Dict[str, List[str]], today: date) -> dict:
+    def answer(self, method: str, query: str, today: date) -> dict:
         """One command's {"result": ...} or {"error": ...}."""
         if self.failing is not None:
             return self.failing
@@ -179,7 +181,7 @@ class LinePortal(NamedTuple):
             return json.loads(reply_for(self.connector, today).body)
         if method == "voximplant.sip.status":
             sleep(self.delay)
-            reg_id = int(query["REG_ID"][0])
+            reg_id = int(parse_qs(query)["REG_ID"][0])
             found = (self.statuses or {}).get(reg_id, REG_ID_NOT_FOUND)
             return found if isinstance(found, dict) and "error" in found else {"result": found}
         return command_error("ERROR_METHOD_NOT_FOUND", "Method not found!")
@@ -187,21 +189,26 @@ class LinePortal(NamedTuple):
 
 def batch_body(portal: LinePortal, commands: dict, today: date) -> dict:
     """The batch answer: every map a JSON list [] when empty, as PHP writes it."""
-    results, errors, times = {}, {}, {}
+    results, errors, totals, nexts, times = {}, {}, {}, {}, {}
     for key, command in commands.items():
         method, _, query = command.partition("?")
-        outcome = portal.answer(method, parse_qs(query), today)
+        outcome = portal.answer(method, query, today)
         if "error" in outcome:
             errors[key] = {"error": outcome["error"],
                            "error_description": outcome.get("error_description", "")}
-        else:
-            results[key] = outcome["result"]
-            times[key] = {"start": 1773323233, "finish": 1773323233.7, "duration": 0.7}
-    return envelope({"result": results or [], "result_error": errors or [], "result_total": [],
-                     "result_next": [], "result_time": times or []})
+            continue
+        results[key] = outcome["result"]
+        times[key] = {"start": 1773323233, "finish": 1773323233.7, "duration": 0.7}
+        if "total" in outcome:
+            totals[key] = outcome["total"]
+        if "next" in outcome:
+            nexts[key] = outcome["next"]
+    return envelope({"result": results or [], "result_error": errors or [],
+                     "result_total": totals or [], "result_next": nexts or [],
+                     "result_time": times or []})
 
 
-def batch_handler(portal: LinePortal, today: Optional[date] = None):
+def batch_handler(portal: Union[LinePortal, "CallsPortal"], today: Optional[date] = None):
     """A pytest-httpserver handler that answers POST .../batch.json like Bitrix24."""
     from werkzeug import Response
 
@@ -259,6 +266,286 @@ LINE_SCENARIOS: Dict[str, LinePortal] = {
 TWENTY_SLOW_LINES = many_lines(20)._replace(delay=1.0)
 
 
+# --------------------------------------------------------------------------- call statistics
+
+STATISTIC = "voximplant.statistic.get"
+PAGE = 50  # Bitrix24's fixed page size for list methods
+
+
+def php_parse_str(query: str) -> dict:
+    """A batch command's query as PHP's parse_str reads it: '+' is a space, FILTER[KEY] nests.
+
+    An unencoded '=' inside a key ends the key there, as it does on the server."""
+    import re
+    from urllib.parse import parse_qsl
+
+    decoded: dict = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        base, _, rest = key.partition("[")
+        parts = [base] + (re.findall(r"([^\]]*)\]", "[" + rest) if rest else [])
+        parts = [part.lstrip("[") for part in parts]
+        target = decoded
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                break
+        else:
+            target[parts[-1]] = value
+    return decoded
+
+
+def portal_date(value: str, zone: timezone = MOSCOW) -> Optional[datetime]:
+    """A FILTER date as Bitrix24 reads it: with its offset, or in the server's zone without
+    one; None when it does not read as a date (the condition is then dropped)."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+class CallSpec(NamedTuple):
+    """One finished call of a scenario, placed relative to the moment it is asked for."""
+
+    minutes_ago: float
+    line: Any  # PORTAL_NUMBER as sent
+    code: Any = "200"  # CALL_FAILED_CODE as sent
+    call_type: int = 1  # 1 outgoing, 2 incoming, ...
+
+
+REASONS = {"200": "Success call", "304": "Missed call", "402": "Insufficient funds",
+           "403": "Forbidden", "404": "Invalid number", "423": "Locked", "480":
+           "Temporarily unavailable", "484": "This direction is not available", "486": "Busy",
+           "503": "This direction is not available", "603": "Declined", "603-S":
+           "Call cancelled", "OTHER": "Unknown error"}
+
+
+def call_record(call_id: int, spec: CallSpec, now: datetime) -> dict:
+    """A row as voximplant.statistic.get writes it: strings, the date in the server's offset,
+    about 1 KB (the method has no field selection)."""
+    started = (now - timedelta(minutes=spec.minutes_ago)).astimezone(MOSCOW).replace(microsecond=0)
+    code = str(spec.code)
+    return {
+        "ID": str(call_id), "PORTAL_USER_ID": "1", "PORTAL_NUMBER": spec.line,
+        "PHONE_NUMBER": f"7495{call_id % 10000000:07d}",
+        "CALL_ID": f"externalCall.{call_id:08d}6c1a5e3b9f2d4a7c8e0b1d3f5a7c9e1b.1764921600",
+        "EXTERNAL_CALL_ID": None, "CALL_CATEGORY": "external",
+        "CALL_DURATION": "42" if code == "200" else "0",
+        "CALL_START_DATE": started.isoformat(),
+        "CALL_RECORD_URL": "" if code != "200" else (
+            f"https://example.bitrix24.ru/disk/downloadFile/{call_id}/?&ncc=1"
+            f"&filename=record_{call_id}.mp3"),
+        "CALL_VOTE": None, "COST": "0.0000", "COST_CURRENCY": "RUR",
+        "CALL_FAILED_CODE": spec.code, "CALL_FAILED_REASON": REASONS.get(code, "Unknown error"),
+        "CRM_ENTITY_TYPE": "CONTACT", "CRM_ENTITY_ID": str(1000 + call_id % 500),
+        "CRM_ACTIVITY_ID": str(5000 + call_id), "REST_APP_ID": None, "REST_APP_NAME": None,
+        "TRANSCRIPT_ID": None, "TRANSCRIPT_PENDING": "N", "SESSION_ID": str(900000 + call_id),
+        "REDIAL_ATTEMPT": None, "COMMENT": None, "RECORD_DURATION": None,
+        "RECORD_FILE_ID": None, "CALL_TYPE": str(spec.call_type),
+        "CRM_BINDINGS": [{"OWNER_TYPE_ID": 3, "OWNER_ID": 1000 + call_id % 500}],
+    }
+
+
+def matches(row: dict, conditions: dict) -> bool:
+    """FILTER as Bitrix24 applies it to these fields; a date it cannot read is no condition."""
+    for key, wanted in conditions.items():
+        operator = next((op for op in (">=", "<=", ">", "<", "=") if key.startswith(op)), "")
+        field = key[len(operator):]
+        if field == "CALL_START_DATE":
+            bound = portal_date(wanted)
+            if bound is None:
+                continue
+            value, limit = datetime.fromisoformat(row[field]), bound
+        else:
+            value, limit = str(row.get(field)), str(wanted)
+        compare = {">=": value >= limit, "<=": value <= limit, ">": value > limit,
+                   "<": value < limit}
+        if not compare.get(operator, value == limit):
+            return False
+    return True
+
+
+def sort_key(field: str):
+    def key(row: dict):
+        value = row.get(field)
+        if field == "CALL_START_DATE":
+            return datetime.fromisoformat(value)
+        return int(value) if str(value).isdigit() else str(value)
+    return key
+
+
+class CallsPortal:
+    """The call statistics of a scenario, answered as voximplant.statistic.get does: FILTER,
+    SORT/ORDER, pages of 50 with `start`, `total` and `next`; the line methods and the
+    connector as `lines` answers them."""
+
+    def __init__(self, calls: List[CallSpec], lines: Optional[LinePortal] = None,
+                 failing: Optional[dict] = None, delay: float = 0.0,
+                 rows: Optional[Callable[[List[dict]], List[dict]]] = None,
+                 arrivals: int = 0):
+        self.calls = calls
+        self.lines = lines or LINE_SCENARIOS["lines-registered"]
+        self.failing = failing  # an error for every statistic.get command
+        self.delay = delay  # seconds per page, as a busy portal takes
+        self.rows = rows  # rewrites the rows (malformed scenarios)
+        self.arrivals = arrivals  # calls that end right after page 1 is read
+        self.pages_read = 0
+        self.asked_at: Optional[datetime] = None
+        self.top_level: Optional[Reply] = None  # the whole batch refused (none of these)
+        self._answers: Dict[str, List[dict]] = {}  # filtered and sorted rows, per query
+
+    def records(self) -> List[dict]:
+        """Every row, newest with the highest ID, the clock fixed at the first page asked;
+        `arrivals` more once a page has been read."""
+        now = self.asked_at = self.asked_at or datetime.now(timezone.utc)
+        specs = list(self.calls)
+        if self.pages_read and self.arrivals:
+            specs += [CallSpec(0, "reg150907", "200")] * self.arrivals
+        ordered = sorted(specs, key=lambda spec: -spec.minutes_ago)
+        rows = [call_record(100000 + number, spec, now) for number, spec in enumerate(ordered)]
+        return self.rows(rows) if self.rows else rows
+
+    def page(self, params: dict) -> dict:
+        """One statistic.get answer: {"result": rows, "total": N, "next": start+50}."""
+        if self.failing is not None:
+            return self.failing
+        sleep(self.delay)
+        rows = self.selected({key: value for key, value in params.items() if key != "start"})
+        start = int(params.get("start") or 0)
+        self.pages_read += 1
+        answer = {"result": rows[start:start + PAGE], "total": len(rows)}
+        if start + PAGE < len(rows):
+            answer["next"] = start + PAGE
+        return answer
+
+    def selected(self, params: dict) -> List[dict]:
+        """The rows FILTER keeps, in SORT/ORDER's order (worked out once per query and per
+        arrival, as a portal's database would answer it)."""
+        memo = json.dumps([params, bool(self.pages_read and self.arrivals)], sort_keys=True)
+        if memo not in self._answers:
+            conditions = params.get("FILTER") or {}
+            rows = [row for row in self.records()
+                    if not isinstance(row, dict) or not isinstance(conditions, dict)
+                    or matches(row, conditions)]
+            field = params.get("SORT") or "ID"
+            if all(isinstance(row, dict) and row.get(field) is not None for row in rows):
+                rows.sort(key=sort_key(field),
+                          reverse=str(params.get("ORDER")).upper() == "DESC")
+            self._answers[memo] = rows
+        return self._answers[memo]
+
+    def answer(self, method: str, query: str, today: date) -> dict:
+        if method == STATISTIC:
+            return self.page(php_parse_str(query))
+        return self.lines.answer(method, parse_qs(query), today)
+
+
+def calls_at(minutes: List[float], line: Any, code: Any = "200") -> List[CallSpec]:
+    return [CallSpec(ago, line, code) for ago in minutes]
+
+
+def spread(count: int, line: Any, codes: List[Any], newest: float = 1.0,
+           oldest: float = 55.0) -> List[CallSpec]:
+    """`count` calls on a line between `newest` and `oldest` minutes ago, newest first, their
+    codes taken from `codes` in turn (codes[0] is the newest call's)."""
+    step = (oldest - newest) / max(count - 1, 1)
+    return [CallSpec(newest + index * step, line, codes[index % len(codes)])
+            for index in range(count)]
+
+
+NOT_OUTGOING = [CallSpec(3, "reg150907", "200", call_type=2),  # incoming: never asked for
+                CallSpec(200, "reg150907", "503")]  # before the window: never asked for
+HEALTHY = (spread(10, "reg150907", ["200"]) + spread(8, "reg151083", ["200", "486", "200"])
+           + spread(5, "74951234567", ["200", "200", "603"]) + spread(2, "REST_APP:5", ["200"])
+           + [CallSpec(30, "reg151085", "403")] + NOT_OUTGOING)
+ROUTE_DOWN = [CallSpec(2, "reg151083", "503"), CallSpec(9, "reg151083", "503"),
+              CallSpec(17, "reg151083", "402"), CallSpec(25, "reg151083", "503"),
+              CallSpec(40, "reg151083", "200")]
+
+
+def malformed(field: str, value: Any) -> Callable[[List[dict]], List[dict]]:
+    """The rows with one field of the third row changed (None: removed)."""
+    def rewrite(rows: List[dict]) -> List[dict]:
+        if len(rows) > 2:
+            rows[2] = {key: item for key, item in rows[2].items() if key != field}
+            if value is not None:
+                rows[2][field] = value
+        return rows
+    return rewrite
+
+
+class Calls(NamedTuple):
+    """A call scenario: what a fresh CallsPortal is made of each time it is served (a portal
+    keeps the clock of its first page and what it has served)."""
+
+    calls: List[CallSpec]
+    failing: Optional[dict] = None
+    delay: float = 0.0
+    rows: Optional[Callable[[List[dict]], List[dict]]] = None
+    arrivals: int = 0
+
+    def portal(self) -> CallsPortal:
+        return CallsPortal(self.calls, failing=self.failing, delay=self.delay, rows=self.rows,
+                           arrivals=self.arrivals)
+
+
+CALL_SCENARIOS: Dict[str, Calls] = {
+    "calls-ok": Calls(HEALTHY),
+    "calls-none": Calls(NOT_OUTGOING),
+    "calls-warning": Calls(spread(10, "reg150907", ["200", "200", "403", "200", "200"])
+                           + spread(6, "reg151083", ["200"])),
+    "calls-critical": Calls(ROUTE_DOWN + spread(10, "reg150907", ["200"])),
+    "calls-streak": Calls([CallSpec(4, "reg151085", "402-B24"),
+                           CallSpec(12, "reg151085", "402-b24 "), CallSpec(20, "reg151085", 423)]
+                          + spread(12, "reg150907", ["200"])),
+    "calls-callee": Calls(spread(12, "reg150907", ["486", "603", "304", "480", "603-S", "200"])),
+    "calls-many-lines": Calls([spec for n in range(5)
+                               for spec in spread(6, f"reg{160000 + n}", ["503", "200", "484"])]
+                              + spread(6, "reg150907", ["200"])),
+    "calls-busy-portal": Calls(spread(3000, "reg150907", ["200"] * 19 + ["503"], newest=0.5,
+                                      oldest=58)),
+    "calls-shifting": Calls(spread(120, "reg150907", ["200"]), arrivals=3),
+    "calls-access-denied": Calls(HEALTHY, failing=command_error("ACCESS_DENIED",
+                                                                "Access denied!")),
+    "calls-insufficient-scope": Calls(HEALTHY, failing=command_error(
+        "insufficient_scope", "The request requires higher privileges than provided by the "
+        "webhook token")),
+    "calls-malformed": Calls(HEALTHY, rows=malformed("CALL_FAILED_CODE", None)),
+    "calls-slow": Calls(spread(120, "reg150907", ["200"]), delay=6.0),
+}
+
+
+def statistic_handler(portal: CallsPortal):
+    """voximplant.statistic.get asked alone: its parameters as JSON, `total` and `next` beside
+    `result`, its errors with HTTP 403 (ACCESS_DENIED) or 401 (insufficient_scope)."""
+    from werkzeug import Response
+
+    def handle(request):
+        params = json.loads(request.get_data() or b"{}")
+        answer = portal.page(params if isinstance(params, dict) else {})
+        if "error" in answer:
+            status = 403 if answer["error"] == "ACCESS_DENIED" else 401
+            return Response(json.dumps(answer), status=status, content_type="application/json")
+        body = {**envelope(answer["result"]), **{key: answer[key] for key in ("total", "next")
+                                                  if key in answer}}
+        return Response(json.dumps(body), status=200, content_type="application/json")
+
+    return handle
+
+
+def serve_calls(httpserver, scenario: str, secret: str = SECRET,
+                today: Optional[date] = None) -> CallsPortal:
+    """Answer batches (and statistic.get alone) as the call scenario says; the lines as
+    'lines-registered', the connector as 'paid'."""
+    portal = CALL_SCENARIOS[scenario].portal()
+    httpserver.expect_request(batch_path(secret), method="POST").respond_with_handler(
+        batch_handler(portal, today))
+    httpserver.expect_request(f"/rest/{USER_ID}/{secret}/{STATISTIC}.json",
+                              method="POST").respond_with_handler(statistic_handler(portal))
+    serve_reply(httpserver, reply_for(portal.lines.connector, today), secret=secret)
+    return portal
+
+
 def batch_path(secret: str = SECRET) -> str:
     return f"/rest/{USER_ID}/{secret}/batch.json"
 
@@ -292,15 +579,19 @@ def plugin_beside_python() -> str:
     return " ".join(shlex.quote(part if "/" in part else f"./{part}") for part in shown)
 
 
+def every_scenario() -> List[str]:
+    return sorted({**SCENARIOS, **LINE_SCENARIOS, **CALL_SCENARIOS})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve one scenario of a fake Bitrix24 portal.")
-    parser.add_argument("scenario", nargs="?", choices=sorted({**SCENARIOS, **LINE_SCENARIOS}),
+    parser.add_argument("scenario", nargs="?", choices=every_scenario(),
                         metavar="SCENARIO")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
     parser.add_argument("--list", action="store_true", help="list the scenarios")
     args = parser.parse_args()
     if args.list or not args.scenario:
-        print("\n".join(sorted({**SCENARIOS, **LINE_SCENARIOS})))
+        print("\n".join(every_scenario()))
         return
     from pytest_httpserver import HTTPServer
 
@@ -308,7 +599,8 @@ def main() -> None:
     serve(server, args.scenario)
     server.start()
     print(f"fake portal '{args.scenario}' on 127.0.0.1:{server.port}; in another shell run:")
-    check = " --check all" if args.scenario in LINE_SCENARIOS else ""
+    check = (" --check calls" if args.scenario in CALL_SCENARIOS
+             else " --check all" if args.scenario in LINE_SCENARIOS else "")
     print(f"  {plugin_beside_python()}{check} --webhook {webhook_for(server)}")
     print("Ctrl-C stops it.", flush=True)
     try:
