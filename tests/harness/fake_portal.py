@@ -281,9 +281,10 @@ def php_parse_str(query: str) -> dict:
 
     decoded: dict = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
-        base, _, rest = key.partition("[")
-        parts = [base] + (re.findall(r"([^\]]*)\]", "[" + rest) if rest else [])
-        parts = [part.lstrip("[") for part in parts]
+        base, bracket, rest = key.partition("[")
+        if bracket and "]" not in rest:
+            base, rest = f"{base}_{rest}", ""  # PHP: an unclosed '[' is a plain '_'
+        parts = [base] + re.findall(r"\[?([^\]]*)\]", rest)
         target = decoded
         for part in parts[:-1]:
             target = target.setdefault(part, {})
@@ -382,12 +383,13 @@ class CallsPortal:
     def __init__(self, calls: List[CallSpec], lines: Optional[LinePortal] = None,
                  failing: Optional[dict] = None, delay: float = 0.0,
                  rows: Optional[Callable[[List[dict]], List[dict]]] = None,
-                 arrivals: int = 0):
+                 arrivals: int = 0, slow_from: int = 0):
         self.calls = calls
         self.lines = lines or LINE_SCENARIOS["lines-registered"]
         self.failing = failing  # an error for every statistic.get command
         self.delay = delay  # seconds per page, as a busy portal takes
-        self.rows = rows  # rewrites the rows (malformed scenarios)
+        self.slow_from = slow_from  # the first page's `start` that takes `delay`
+        self.rows = rows  # rewrites the rows as served, in order (malformed scenarios)
         self.arrivals = arrivals  # calls that end right after page 1 is read
         self.pages_read = 0
         self.asked_at: Optional[datetime] = None
@@ -402,16 +404,16 @@ class CallsPortal:
         if self.pages_read and self.arrivals:
             specs += [CallSpec(0, "reg150907", "200")] * self.arrivals
         ordered = sorted(specs, key=lambda spec: -spec.minutes_ago)
-        rows = [call_record(100000 + number, spec, now) for number, spec in enumerate(ordered)]
-        return self.rows(rows) if self.rows else rows
+        return [call_record(100000 + number, spec, now) for number, spec in enumerate(ordered)]
 
     def page(self, params: dict) -> dict:
         """One statistic.get answer: {"result": rows, "total": N, "next": start+50}."""
         if self.failing is not None:
             return self.failing
-        sleep(self.delay)
-        rows = self.selected({key: value for key, value in params.items() if key != "start"})
         start = int(params.get("start") or 0)
+        if start >= self.slow_from:
+            sleep(self.delay)
+        rows = self.selected({key: value for key, value in params.items() if key != "start"})
         self.pages_read += 1
         answer = {"result": rows[start:start + PAGE], "total": len(rows)}
         if start + PAGE < len(rows):
@@ -431,13 +433,13 @@ class CallsPortal:
             if all(isinstance(row, dict) and row.get(field) is not None for row in rows):
                 rows.sort(key=sort_key(field),
                           reverse=str(params.get("ORDER")).upper() == "DESC")
-            self._answers[memo] = rows
+            self._answers[memo] = self.rows(rows) if self.rows else rows
         return self._answers[memo]
 
     def answer(self, method: str, query: str, today: date) -> dict:
         if method == STATISTIC:
             return self.page(php_parse_str(query))
-        return self.lines.answer(method, parse_qs(query), today)
+        return self.lines.answer(method, query, today)
 
 
 def calls_at(minutes: List[float], line: Any, code: Any = "200") -> List[CallSpec]:
@@ -464,7 +466,7 @@ ROUTE_DOWN = [CallSpec(2, "reg151083", "503"), CallSpec(9, "reg151083", "503"),
 
 
 def malformed(field: str, value: Any) -> Callable[[List[dict]], List[dict]]:
-    """The rows with one field of the third row changed (None: removed)."""
+    """The rows with one field of the third row served changed (None: removed)."""
     def rewrite(rows: List[dict]) -> List[dict]:
         if len(rows) > 2:
             rows[2] = {key: item for key, item in rows[2].items() if key != field}
@@ -483,10 +485,12 @@ class Calls(NamedTuple):
     delay: float = 0.0
     rows: Optional[Callable[[List[dict]], List[dict]]] = None
     arrivals: int = 0
+    slow_from: int = 0
+    lines: Optional[LinePortal] = None
 
     def portal(self) -> CallsPortal:
-        return CallsPortal(self.calls, failing=self.failing, delay=self.delay, rows=self.rows,
-                           arrivals=self.arrivals)
+        return CallsPortal(self.calls, self.lines, self.failing, self.delay, self.rows,
+                           self.arrivals, self.slow_from)
 
 
 CALL_SCENARIOS: Dict[str, Calls] = {
@@ -533,11 +537,12 @@ def statistic_handler(portal: CallsPortal):
     return handle
 
 
-def serve_calls(httpserver, scenario: str, secret: str = SECRET,
+def serve_calls(httpserver, scenario: Union[str, Calls], secret: str = SECRET,
                 today: Optional[date] = None) -> CallsPortal:
-    """Answer batches (and statistic.get alone) as the call scenario says; the lines as
-    'lines-registered', the connector as 'paid'."""
-    portal = CALL_SCENARIOS[scenario].portal()
+    """Answer batches (and statistic.get alone) as the call scenario (a name or a Calls) says;
+    the lines as 'lines-registered', the connector as 'paid', unless it says otherwise."""
+    calls = CALL_SCENARIOS[scenario] if isinstance(scenario, str) else scenario
+    portal = calls.portal()
     httpserver.expect_request(batch_path(secret), method="POST").respond_with_handler(
         batch_handler(portal, today))
     httpserver.expect_request(f"/rest/{USER_ID}/{secret}/{STATISTIC}.json",
