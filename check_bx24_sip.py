@@ -49,7 +49,7 @@ from fractions import Fraction
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 from urllib.parse import urlencode, urljoin, urlsplit
 
-__version__ = "1.4.0"
+__version__ = "1.5.0"
 
 PLUGIN_NAME = "BX24_SIP"
 

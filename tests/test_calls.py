@@ -2,7 +2,8 @@
 
 End to end, the plugin runs as a subprocess against the fake portal's call statistics (FILTER,
 SORT/ORDER, pages of 50, totals, PHP's decoding of batch queries); each test asserts the exit
-code, the exact first line and the requests the check made. The contract is shared/calls.md.
+code, the exact first line and the requests the check made, as the README's "How the outgoing
+calls are checked" says.
 """
 
 from __future__ import annotations

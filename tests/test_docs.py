@@ -155,14 +155,17 @@ def test_man_page_renders_without_warnings(tmp_path):
 # the first documentation a user reads, so a change to it is deliberate, and shows up here.
 HELP_SENTENCES = [
     f"check_bx24_sip {__version__}: check that the Bitrix24 SIP connector of a portal is paid, "
-    "not about to expire and, while unpaid, not out of free minutes; and (--check lines) that "
-    "its cloud PBX SIP lines are registered.",
+    "not about to expire and, while unpaid, not out of free minutes; (--check lines) that its "
+    "cloud PBX SIP lines are registered; and (--check calls) that its outgoing calls do not "
+    "fail on the line's side.",
     "webhook (exactly one source):",
     # each option with its metavar (Python 3.13 writes "-w, --warning-days N", older ones
     # "-w N, --warning-days N": the long form reads the same in both)
     "--webhook URL", "--webhook-file PATH", "--portal NAME", "--webhook-dir DIR", "--line ID",
     "--warning-days N", "--critical-days N", "--warning-minutes N", "--critical-minutes N",
-    "--timeout SECONDS", "--ca-file PATH", "--prometheus-file PATH",
+    "--timeout SECONDS", "--ca-file PATH", "--prometheus-file PATH", "--check LIST",
+    "--calls-window MINUTES", "--calls-min N", "--calls-warning PCT", "--calls-critical PCT",
+    "--calls-streak N",
     "--webhook, --webhook-file, --portal, or the environment variable BX24_WEBHOOK (best: a "
     "file or the environment keep it out of ps)",
     "inbound webhook, https://PORTAL/rest/USER_ID/CODE/",
@@ -172,7 +175,17 @@ HELP_SENTENCES = [
     "the folder of --portal's NAME.url files",
     "what to check:",
     "connector: is the SIP connector paid (one request); lines: are the cloud PBX SIP lines "
-    "registered; all: both, the worse state wins (default connector)",
+    "registered; calls: do the outgoing calls fail (needs the right Call statistics - View - "
+    "Any); all: connector and lines; or a comma list (connector,lines,calls); the worst state "
+    "wins (default connector)",
+    "outgoing calls (--check calls):",
+    "judge the calls that started in the last MINUTES minutes, 1-10080 (default 60)",
+    "judge a line's failed share only from N calls on (default 5)",
+    "WARNING when a line's failed share is PCT percent or more (default 20)",
+    "CRITICAL when a line's failed share is PCT percent or more (default 50)",
+    "CRITICAL when a line's N newest calls all failed, whatever the share; 0 turns this off "
+    "(default 3)",
+    "state when no outgoing call was made in the window (default ok)",
     "with --check lines/all: check only this cloud PBX line (reg150907 or 150907; repeatable, "
     "or several separated by commas; an empty value adds none); default: every cloud PBX line. "
     "Bitrix24 takes 0.5-1 s per line: give -t at least 5 + 1 per "
@@ -197,7 +210,8 @@ HELP_SENTENCES = [
     "more detail on the following lines (up to -vvv)",
     "Thresholds are lower bounds: WARNING when FEWER than N days (minutes) remain; exactly N is "
     "OK. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Perfdata: days_left, free_minutes, "
-    "paid, time; with lines: lines, lines_registered, lines_pending, lines_failed.",
+    "paid, time; with lines: lines, lines_registered, lines_pending, lines_failed; with calls: "
+    "calls, calls_failed, calls_failed_pct and the same per line (calls_reg150907, ...).",
 ]
 
 
@@ -252,6 +266,11 @@ def failure_messages() -> dict:
             fake_portal.serve(server, scenario)
             run = run_plugin("--webhook", fake_portal.webhook_for(server), "--check", "lines")
             found[scenario] = run.first_line
+        for scenario in ("calls-access-denied", "calls-insufficient-scope", "calls-malformed"):
+            server.clear()
+            fake_portal.serve(server, scenario)
+            run = run_plugin("--webhook", fake_portal.webhook_for(server), "--check", "calls")
+            found[scenario] = run.first_line
     finally:
         server.stop()
     hook = "https://portal.example/rest/1/abcd1234efgh5678/"
@@ -271,6 +290,8 @@ def failure_messages() -> dict:
         "thresholds": ["--webhook", hook, "-w", "1", "-c", "2"],
         "minutes": ["--webhook", hook, "--warning-minutes", "1", "--critical-minutes", "2"],
         "line": ["--webhook", hook, "--line", "1"],
+        "aspect": ["--webhook", hook, "--check", "connector,cals"],
+        "calls thresholds": ["--webhook", hook, "--check", "calls", "--calls-warning", "60"],
         "office": ["--webhook", hook, "--check", "lines", "--line", "sip1"],
         "not a line": ["--webhook", hook, "--check", "lines", "--line", "x"],
         "ca": ["--webhook", hook, "--ca-file", "/nonexistent"],
@@ -299,6 +320,51 @@ def test_troubleshooting_explains_every_message_the_plugin_prints(name, heading)
     section = (REPO / name).read_text().split(heading, 1)[1].split("\n## ", 1)[0].lower()
     assert [code for code, hint in ERROR_HINTS.items()
             if f"`bitrix24 error {code}: {hint.lower()}`" not in section] == []
+
+
+def test_the_json_table_names_every_key_of_the_calls_object(portal):
+    import fake_portal
+
+    fake_portal.serve_calls(portal.server, "calls-critical")
+    run = run_plugin("--webhook", portal.webhook, "--check", "all,calls", "--output", "json")
+    assert run.code == 2, run.stdout
+    calls = json.loads(run.stdout)["calls"]
+    guide = (REPO / "docs" / "outputs.md").read_text()
+    table = guide.split("### `--output json`", 1)[1].split("```json", 1)[0]
+    row = next(row for row in table.splitlines() if row.startswith("| `calls` |"))
+    documented = set(re.findall(r"`(\w+)`", row))
+    assert set(calls) <= documented and set(calls["lines"][0]) <= documented
+
+
+def calls_state_rows(name: str) -> List[Tuple[str, str]]:
+    """(scenario, output) of each row of the README's table of calls states."""
+    text = (REPO / name).read_text()
+    heading = "### The outgoing calls\n" if name == "README.md" else "### Исходящие звонки\n"
+    table = text.split(heading, 1)[1].split("\n\n| ", 1)[1].split("\n\n", 1)[0]
+    rows = []
+    for row in table.splitlines()[2:]:
+        spans = re.findall(r"`((?:[^`\\]|\\.)+)`", row)
+        scenario = next(span for span in spans if re.fullmatch(r"calls-[a-z-]+", span))
+        rows.append((scenario, spans[-1].replace("\\|", "|")))
+    return rows
+
+
+@pytest.mark.parametrize("name", ["README.md", "README.ru.md"])
+def test_the_readme_shows_the_real_output_of_each_calls_state(portal, name):
+    """What the README prints for each calls scenario is what the plugin prints for it (the
+    request time aside); `...` ends an output that the README shortens."""
+    import fake_portal
+    from plugin import TIME
+
+    rows = calls_state_rows(name)
+    assert len(rows) == 11
+    for scenario, shown in rows:
+        portal.server.clear()
+        fake_portal.serve_calls(portal.server, scenario)
+        run = run_plugin("--webhook", portal.webhook, "--check", "calls")
+        printed, shown = TIME.sub("time=T", run.first_line), TIME.sub("time=T", shown)
+        pattern = ".+".join(re.escape(part) for part in shown.split("..."))
+        assert re.fullmatch(pattern, printed), (scenario, printed)
 
 
 def test_the_json_table_names_every_key_of_the_output(portal):

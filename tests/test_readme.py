@@ -46,7 +46,7 @@ def cron_jobs() -> List[str]:
 
 
 def test_the_readme_has_cron_jobs():
-    assert len(cron_jobs()) == 4
+    assert len(cron_jobs()) == 5
 
 
 @pytest.mark.parametrize("command", cron_jobs())
