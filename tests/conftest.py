@@ -45,21 +45,21 @@ def portal(httpserver):
 
 @pytest.fixture(scope="module")
 def portals(tmp_path_factory):
-    """A fake portal per scenario, each behind its own webhook code."""
+    """A fake portal per monitored host, each on its own port (its own `portal` label, as two
+    real portals have) and behind its own webhook code."""
     from pytest_httpserver import HTTPServer
 
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    codes = {}
+    servers, codes, urls = [], {}, {}
     for host, scenario in HOSTS:
+        server = HTTPServer(host="127.0.0.1", port=0)
+        server.start()
+        servers.append(server)
         codes[host] = "d" + secrets.token_hex(8)
-        if scenario in fake_portal.LINE_SCENARIOS:
-            fake_portal.serve_lines(server, scenario, secret=codes[host])
-        else:
-            fake_portal.serve_reply(server, fake_portal.reply_for(scenario), secret=codes[host])
-    urls = {host: fake_portal.webhook_for(server, code) for host, code in codes.items()}
+        fake_portal.serve_any(server, scenario, secret=codes[host])
+        urls[host] = fake_portal.webhook_for(server, codes[host])
     yield urls, codes
-    server.stop()
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

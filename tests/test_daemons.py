@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Dict
 
 import fake_portal
 import pytest
@@ -91,10 +92,14 @@ def icinga(tmp_path_factory, portals, plugin_dir):
             variables = f'vars.bx24_sip_webhook_file = "{secret_file}"'
         else:
             variables = f'vars.bx24_sip_webhook = "{urls[host]}"'
-        if scenario not in fake_portal.LINE_SCENARIOS:  # the opt-out the services file offers
+        if not fake_portal.serves_lines(scenario):  # the opt-out the services file offers
             variables += "\n  vars.bx24_sip_check_lines = false"
-        else:  # host-wide, as the README's table allows: the connector service must not mind
+        elif scenario in fake_portal.LINE_SCENARIOS:
+            # host-wide, as the README's table allows: the connector service must not mind
             variables += (f'\n  vars.bx24_sip_lines = {ICINGA_LINES}'
+                          f'\n  vars.bx24_sip_prometheus_dir = "{root / "textfile"}"')
+        else:  # the calls service is asked for by the host, as the services file says
+            variables += ('\n  vars.bx24_sip_check_calls = true'
                           f'\n  vars.bx24_sip_prometheus_dir = "{root / "textfile"}"')
         hosts.append(ICINGA_HOST.format(name=host, vars=variables))
     config = root / "etc" / "icinga2.conf"
@@ -170,7 +175,7 @@ def test_icinga_parsed_every_perfdata_value(icinga, portal):
         if value == "T":
             assert 0 <= float(values["time.value"]) < 5
         else:
-            assert float(values[f"{label}.value"]) == float(value)
+            assert float(values[f"{label}.value"]) == float(value.removesuffix("%"))
 
 
 def test_icinga_never_logs_or_stores_the_secret(icinga):
@@ -221,12 +226,12 @@ def nagios(tmp_path_factory, portals, plugin_dir):
         secret_file.write_text(urls[host] + "\n")
         objects.append(NAGIOS_HOST.format(name=host))
     for portal in PORTALS:
-        template = "bx24-sip-lines-service" if portal.lines else "bx24-sip-service"
+        template = portal.nagios_template
         extra = ""
-        if portal.scenario in fake_portal.LINE_SCENARIOS:  # a textfile per service, as documented
+        if fake_portal.serves_lines(portal.scenario):  # a textfile per service, as documented
             textfile = root / "textfile" / f"{portal.id}.prom"
             extra = f"\n    _BX24_PROMETHEUS_FILE {textfile}"
-            if portal.lines:
+            if portal.lines and portal.scenario in fake_portal.LINE_SCENARIOS:
                 extra += "\n    _BX24_LINES           reg150907,151083,reg151085"
         objects.append(NAGIOS_SERVICE.format(name=portal.host, template=template, extra=extra,
                                              secret_file=root / "secrets" / f"{portal.host}.url"))
@@ -312,20 +317,21 @@ def test_nagios_accepts_the_examples_in_debians_stock_configuration(example):
 NODE_EXPORTER = find_daemon("prometheus-node-exporter", "node_exporter")
 
 
-def assert_node_exporter_serves_both_services(folder: Path, port: int, tmp_path: Path) -> None:
-    """The two services of one portal write their own files into one textfile folder; Debian's
-    node_exporter serves every series of both (a series in two files would be served once)."""
+def assert_node_exporter_serves_both_services(folder: Path, ports: Dict[str, int],
+                                              tmp_path: Path) -> None:
+    """The services of two portals write their own files into one textfile folder; Debian's
+    node_exporter serves every series of each (a series in two files would be served once)."""
     from node_exporter import bx24_samples, scrape_textfiles
 
     require(NODE_EXPORTER is not None, f"node_exporter is not installed: "
                                        f"{searched('prometheus-node-exporter', 'node_exporter')} "
                                        "(apt install prometheus-node-exporter)")
     assert NODE_EXPORTER is not None
-    assert len(list(folder.glob("*.prom"))) == 2, sorted(folder.iterdir())
+    assert len(list(folder.glob("*.prom"))) == 5, sorted(folder.iterdir())
     samples, log = scrape_textfiles(NODE_EXPORTER, folder, tmp_path / "node_exporter.log")
     assert "collected before" not in log, log
     assert samples[("node_textfile_scrape_error", ())] == 0
-    portal = f"127.0.0.1:{port}"
+    portal = f"127.0.0.1:{ports['lines-portal']}"
     connector = {"portal": portal, "check": "connector"}
     lines = {"portal": portal, "check": "lines"}
     served = bx24_samples(samples)
@@ -335,23 +341,33 @@ def assert_node_exporter_serves_both_services(folder: Path, port: int, tmp_path:
     assert ("bx24_sip_lines", lines, 3) in served
     assert ("bx24_sip_line_check_state", {**lines, "line": "reg150907", "name": "Office trunk"},
             2) in served
-    assert [name for name, labels, _ in served if name == "bx24_sip_up"] == ["bx24_sip_up"] * 2
+    calls = {"portal": f"127.0.0.1:{ports['calls-portal']}", "check": "calls"}
+    assert ("bx24_sip_check_state", calls, 2) in served
+    assert ("bx24_sip_calls", calls, 15) in served
+    assert ("bx24_sip_calls_window_seconds", calls, 3600) in served
+    assert ("bx24_sip_calls_failed", {**calls, "line": "reg151083", "code": "503"}, 3) in served
+    assert ("bx24_sip_calls_failed_ratio", {**calls, "line": "reg151083"}, 0.8) in served
+    assert ("bx24_sip_calls_streak", {**calls, "line": "reg151083"}, 4) in served
+    assert ("bx24_sip_calls_line_state", {**calls, "line": "reg150907"}, 0) in served
+    assert [name for name, labels, _ in served if name == "bx24_sip_up"] == ["bx24_sip_up"] * 5
 
 
-def portal_port(codes_and_urls) -> int:
+def portal_ports(codes_and_urls) -> Dict[str, int]:
     urls, _ = codes_and_urls
-    return int(urls["lines-portal"].split(":")[2].split("/")[0])
+    return {host: int(url.split(":")[2].split("/")[0]) for host, url in urls.items()}
 
 
 def test_icinga_services_write_one_textfile_each(icinga, portals, tmp_path):
     folder = icinga["textfile"]
     assert sorted(path.name for path in folder.iterdir()) == [
-        "bx24_sip_lines-portal_bx24-sip-lines.prom", "bx24_sip_lines-portal_bx24-sip.prom"]
-    assert_node_exporter_serves_both_services(folder, portal_port(portals), tmp_path)
+        "bx24_sip_calls-portal_bx24-sip-calls.prom", "bx24_sip_calls-portal_bx24-sip-lines.prom",
+        "bx24_sip_calls-portal_bx24-sip.prom", "bx24_sip_lines-portal_bx24-sip-lines.prom",
+        "bx24_sip_lines-portal_bx24-sip.prom"]
+    assert_node_exporter_serves_both_services(folder, portal_ports(portals), tmp_path)
 
 
 def test_nagios_services_write_one_textfile_each(nagios, portals, tmp_path):
-    assert_node_exporter_serves_both_services(nagios["textfile"], portal_port(portals), tmp_path)
+    assert_node_exporter_serves_both_services(nagios["textfile"], portal_ports(portals), tmp_path)
 
 
 def test_the_plugin_folder_copy_runs_whatever_python3_comes_first(tmp_path):

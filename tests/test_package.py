@@ -125,10 +125,12 @@ def test_the_installed_plugin_runs_with_debians_python_under_crons_path(portal):
 
 # --------------------------------------------------------------------------- Icinga 2
 
-def icinga_host(name: str, url: str, lines: bool) -> str:
-    opt_out = "" if lines else "\n  vars.bx24_sip_check_lines = false"
+def icinga_host(name: str, url: str, scenario: str) -> str:
+    """A portal host as the README's table of variables sets one up for its scenario."""
+    opt_out = "" if fake_portal.serves_lines(scenario) else "\n  vars.bx24_sip_check_lines = false"
+    opt_in = "\n  vars.bx24_sip_check_calls = true" if scenario in fake_portal.CALL_SCENARIOS else ""
     return (f'\nobject Host "{name}" {{\n  check_command = "dummy"\n'
-            f'  vars.bx24_sip_webhook = "{url}"{opt_out}\n}}\n')
+            f'  vars.bx24_sip_webhook = "{url}"{opt_out}{opt_in}\n}}\n')
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +149,7 @@ def stock_icinga(tmp_path_factory, portals):
         stock = validate_icinga(config, root)
         shutil.copy(DOC / "examples" / "bx24_sip_services.conf", placed[0])
         placed[1].write_text(icinga_test_features(root, sink) + "".join(
-            icinga_host(host, urls[host], scenario in fake_portal.LINE_SCENARIOS)
-            for host, scenario in HOSTS))
+            icinga_host(host, urls[host], scenario) for host, scenario in HOSTS))
         validation = validate_icinga(config, root)
         daemon = Daemon(["icinga2", "daemon", "-c", str(config), *icinga_constants(root)],
                         root / "console.log")
@@ -168,10 +169,9 @@ def stock_icinga(tmp_path_factory, portals):
 
 def test_stock_icinga_finds_the_packaged_checkcommand(stock_icinga):
     """No `cp` of a CheckCommand, no include line: the package's file is read by the stock
-    `include <plugins-contrib>`, and the example rules add two services per portal."""
-    hosts = len(HOSTS)
-    assert service_count(stock_icinga["validation"]) == service_count(stock_icinga["stock"]) + (
-        hosts + sum(scenario in fake_portal.LINE_SCENARIOS for _, scenario in HOSTS))
+    `include <plugins-contrib>`, and the example rules add a service per portal and aspect."""
+    assert service_count(stock_icinga["validation"]) == service_count(stock_icinga["stock"]) + len(
+        PORTALS)
     assert "warning/" not in stock_icinga["validation"]
 
 
@@ -216,7 +216,7 @@ define host {{
 }}
 """)
     for portal in PORTALS:
-        template = "bx24-sip-lines-service" if portal.lines else "bx24-sip-service"
+        template = portal.nagios_template
         objects.append(f"""
 define service {{
     use                     {template},generic-service

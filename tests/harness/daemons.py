@@ -75,22 +75,36 @@ class Portal(NamedTuple):
     code: int
     output: str
     perfdata: Dict[str, str]  # label -> value;warn;crit;min;max as printed ("T" for the time)
-    lines: bool = False  # the lines service (--check lines), else the connector's
+    aspect: str = "connector"  # the service's --check: connector, lines or calls
+
+    @property
+    def lines(self) -> bool:
+        return self.aspect == "lines"
 
     @property
     def icinga_service(self) -> str:
-        return "bx24-sip-lines" if self.lines else "bx24-sip"
+        return {"connector": "bx24-sip"}.get(self.aspect, f"bx24-sip-{self.aspect}")
 
     @property
     def nagios_service(self) -> str:
-        return "Bitrix24 SIP lines" if self.lines else "Bitrix24 SIP connector"
+        return {"connector": "Bitrix24 SIP connector", "lines": "Bitrix24 SIP lines",
+                "calls": "Bitrix24 outgoing calls"}[self.aspect]
+
+    @property
+    def nagios_template(self) -> str:
+        return f"{self.icinga_service}-service"
 
     @property
     def id(self) -> str:
-        return f"{self.host}-lines" if self.lines else self.host
+        return self.host if self.aspect == "connector" else f"{self.host}-{self.aspect}"
 
 
 PAID_PERF = {"days_left": "30;7:;3:", "free_minutes": "0;;;0", "paid": "1;;;0;1", "time": "T;;;0"}
+CALLS_PERF = {"calls": "15;;;0", "calls_failed": "4;;;0", "calls_failed_pct": "26.7%;;;0;100",
+              "calls_reg151083": "5;;;0", "calls_failed_reg151083": "4;;;0",
+              "calls_failed_pct_reg151083": "80%;;;0;100", "calls_reg150907": "10;;;0",
+              "calls_failed_reg150907": "0;;;0", "calls_failed_pct_reg150907": "0%;;;0;100",
+              "time": "T;;;0"}
 
 
 PORTALS = [
@@ -111,7 +125,17 @@ PORTALS = [
            'BX24_SIP CRITICAL - 1 of 3 SIP lines not registered: "Office trunk" (reg150907, '
            "default outgoing): SIP 403 Forbidden",
            {"lines": "3;;;0", "lines_failed": "1;;0;0;3", "lines_pending": "0;0;;0;3",
-            "lines_registered": "2;;;0;3", "time": "T;;;0"}, lines=True),
+            "lines_registered": "2;;;0;3", "time": "T;;;0"}, aspect="lines"),
+    # a portal with all three services: its lines are registered, one line's calls fail
+    Portal("calls-portal", "calls-critical", 0,
+           f"BX24_SIP OK - paid until {day(30)} (30 days left)", PAID_PERF),
+    Portal("calls-portal", "calls-critical", 0, "BX24_SIP OK - 3 SIP lines registered",
+           {"lines": "3;;;0", "lines_failed": "0;;0;0;3", "lines_pending": "0;0;;0;3",
+            "lines_registered": "3;;;0;3", "time": "T;;;0"}, aspect="lines"),
+    Portal("calls-portal", "calls-critical", 2,
+           "BX24_SIP CRITICAL - 1 of 2 lines failing calls: reg151083: 4 of 5 outgoing calls "
+           "failed in the last 60 min (503 route unavailable x3, 402 insufficient funds x1), the "
+           "last 4 in a row", CALLS_PERF, aspect="calls"),
 ]
 
 

@@ -584,6 +584,21 @@ def plugin_beside_python() -> str:
     return " ".join(shlex.quote(part if "/" in part else f"./{part}") for part in shown)
 
 
+def serves_lines(scenario: str) -> bool:
+    """The scenario answers the line methods (a line or a calls scenario)."""
+    return scenario in LINE_SCENARIOS or scenario in CALL_SCENARIOS
+
+
+def serve_any(httpserver, scenario: str, secret: str = SECRET) -> None:
+    """Any scenario behind one webhook code: what a monitored portal host gets."""
+    if scenario in CALL_SCENARIOS:
+        serve_calls(httpserver, scenario, secret=secret)
+    elif scenario in LINE_SCENARIOS:
+        serve_lines(httpserver, scenario, secret=secret)
+    else:
+        serve_reply(httpserver, reply_for(scenario), secret=secret)
+
+
 def every_scenario() -> List[str]:
     return sorted({**SCENARIOS, **LINE_SCENARIOS, **CALL_SCENARIOS})
 
