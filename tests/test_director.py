@@ -3,7 +3,7 @@ it renders run by a real Icinga 2 against the fake portal.
 
 Two setups, as the README describes them:
 - plain: no Debian package; bx24_sip.json brings the command (rendered by Director into
-  director-global), its fields, the data lists and the two service templates;
+  director-global), its fields, the data lists and the three service templates;
 - package: the package's CheckCommand (its plugins-contrib.d file, loaded by Icinga 2) is
   imported by Director's kickstart as an External Command, and bx24_sip_templates.json brings the
   fields, lists and templates only. Where the package is installed (BX24_TEST_PACKAGE=installed)
@@ -38,7 +38,7 @@ from plugin import REPO, REPORT
 from private_postgres import Postgres, private_folder
 from system_state import package_tests_asked
 
-from check_bx24_sip import build_parser
+from check_bx24_sip import aspects_of, build_parser, check_name
 from docs import guide, marked
 
 pytestmark = [pytest.mark.daemons, pytest.mark.configurations]
@@ -47,11 +47,12 @@ BASKETS = REPO / "contrib" / "icinga2" / "director"
 CONF = REPO / "contrib" / "icinga2" / "check_bx24_sip.conf"
 PACKAGED = Path("/usr/share/icinga2/include/plugins-contrib.d/bx24_sip.conf")
 SETUPS = {"plain": "bx24_sip.json", "package": "bx24_sip_templates.json"}
-LISTS = ["bx24_sip_check", "bx24_sip_unpaid", "bx24_sip_unreachable"]
-TEMPLATES = ["bx24-sip", "bx24-sip-lines"]
+LISTS = ["bx24_sip_calls_none", "bx24_sip_check", "bx24_sip_unpaid", "bx24_sip_unreachable"]
+TEMPLATES = ["bx24-sip", "bx24-sip-calls", "bx24-sip-lines"]
 NODE = "bx24-director-master"
 API_USER, API_PASSWORD = "director", secrets.token_hex(12)
-CHECKED = [p for p in PORTALS if p.host in ("ok-portal", "warning-portal", "lines-portal")]
+CHECKED = [p for p in PORTALS
+           if p.host in ("ok-portal", "warning-portal", "lines-portal", "calls-portal")]
 # a host with every variable set: both setups must run the very same command line for it
 EVERY_OPTION = "every-option"
 EVERY_OPTION_VARS: Dict[str, Dict[str, Any]] = {
@@ -63,6 +64,10 @@ EVERY_OPTION_VARS: Dict[str, Dict[str, Any]] = {
     "bx24-sip-lines": {"bx24_sip_check": "all", "bx24_sip_lines": ["reg150907", "151083"],
                        "bx24_sip_ca_file": "/etc/ssl/certs/ca-certificates.crt",
                        "bx24_sip_prometheus_dir": "TEXTFILE"},
+    "bx24-sip-calls": {"bx24_sip_calls_window": 30, "bx24_sip_calls_min": 2,
+                       "bx24_sip_calls_warning": 12.5, "bx24_sip_calls_critical": 40,
+                       "bx24_sip_calls_streak": 0, "bx24_sip_calls_none": "warning",
+                       "bx24_sip_webhook_file": "CALLS_PORTAL"},  # a service may name its own
 }
 
 NODE_CONFIG = """
@@ -125,7 +130,8 @@ def add_portals(director_db: director.Director, webhooks: Dict[str, Path], textf
         director_db.create("service", portal.icinga_service, {
             "object_type": "object", "host": portal.host, "imports": [portal.icinga_service]})
     for service, chosen in EVERY_OPTION_VARS.items():
-        filled = {name: value.replace("TEXTFILE", str(textfile)) if isinstance(value, str)
+        filled = {name: value.replace("TEXTFILE", str(textfile)).replace(
+                      "CALLS_PORTAL", str(webhooks["calls-portal"])) if isinstance(value, str)
                   else value for name, value in chosen.items()}
         director_db.create("service", service, {"object_type": "object", "host": EVERY_OPTION,
                                                 "imports": [service], "vars": filled})
@@ -239,10 +245,7 @@ def portal_webhooks(tmp_path_factory):
             continue
         code = "d" + secrets.token_hex(8)
         codes.append(code)
-        if portal.scenario in fake_portal.LINE_SCENARIOS:
-            fake_portal.serve_lines(server, portal.scenario, secret=code)
-        else:
-            fake_portal.serve_reply(server, fake_portal.reply_for(portal.scenario), secret=code)
+        fake_portal.serve_any(server, portal.scenario, secret=code)
         files[portal.host] = folder / f"{portal.host}.url"
         files[portal.host].write_text(fake_portal.webhook_for(server, code) + "\n")
     yield files, codes
@@ -278,8 +281,8 @@ def test_a_second_restore_changes_nothing(setup):
     first, second = setup["counts"]
     assert first == second
     assert setup["dumps"][0] == setup["dumps"][1]
-    assert first["fields"] == len(basket(setup["setup"])["Datafield"]) == 15
-    assert first["lists"] == 3 and first["entries"] == 9
+    assert first["fields"] == len(basket(setup["setup"])["Datafield"]) == 21
+    assert first["lists"] == 4 and first["entries"] == 15
 
 
 def test_the_shipped_basket_is_what_director_itself_exports(setup):
@@ -335,7 +338,7 @@ def test_the_rendered_configuration_validates_without_a_warning(setup):
     validation = setup["validation"]
     assert "Finished validating the configuration file(s)." in validation
     assert "re-defined" not in validation and "warning/" not in validation
-    assert re.search(r"Instantiated 6 Services\.", validation), validation
+    assert re.search(rf"Instantiated {len(WANTED)} Services\.", validation), validation
 
 
 def test_the_templates_carry_the_intervals_of_the_services_file(setup):
@@ -384,6 +387,16 @@ def test_every_option_reaches_the_plugin(setup):
         "BX24_SIP WARNING - paid until ") and "30 days left" in connector["output"]
     assert sorted(path.name for path in textfile.iterdir()) == [
         f"bx24_sip_{EVERY_OPTION}_bx24-sip-lines.prom", "every.prom"]
+    calls = setup["results"][(EVERY_OPTION, "bx24-sip-calls")]
+    assert calls["command"] == [
+        plugin, "--calls-critical", "40", "--calls-min", "2", "--calls-none", "warning",
+        # Icinga 2 writes a fractional number with six decimals; the plugin reads it exactly
+        "--calls-streak", "0", "--calls-warning", "12.500000", "--calls-window", "30", "--check",
+        "calls", "--timeout", "30", "--webhook-file", str(setup["webhooks"]["calls-portal"])]
+    # the last 30 minutes hold 4 calls of reg151083, all failed: 100 % of at least 2 calls
+    assert (int(calls["state"]), calls["output"].rstrip()) == (
+        2, "BX24_SIP CRITICAL - 1 of 2 lines failing calls: reg151083: 4 of 4 outgoing calls "
+           "failed in the last 30 min (503 route unavailable x3, 402 insufficient funds x1)")
 
 
 def test_no_webhook_code_reaches_director_or_icinga(setup):
@@ -470,7 +483,10 @@ def test_each_field_has_the_type_of_its_option(setup_name):
         "bx24_sip_unreachable": "DataTypeDatalist", "bx24_sip_timeout": "DataTypeNumber",
         "bx24_sip_ca_file": "DataTypeString", "bx24_sip_insecure": "DataTypeBoolean",
         "bx24_sip_prometheus_file": "DataTypeString", "bx24_sip_prometheus_dir": "DataTypeString",
-        "bx24_sip_verbose": "DataTypeBoolean"}
+        "bx24_sip_verbose": "DataTypeBoolean", "bx24_sip_calls_window": "DataTypeNumber",
+        "bx24_sip_calls_min": "DataTypeNumber", "bx24_sip_calls_warning": "DataTypeNumber",
+        "bx24_sip_calls_critical": "DataTypeNumber", "bx24_sip_calls_streak": "DataTypeNumber",
+        "bx24_sip_calls_none": "DataTypeDatalist"}
     for name, field in fields(setup_name).items():
         assert field["caption"] and field["description"], name
         if types[name] == "DataTypeDatalist":
@@ -481,7 +497,7 @@ def test_each_field_has_the_type_of_its_option(setup_name):
 def help_choices() -> Dict[str, List[str]]:
     parser = build_parser()
     return {f"bx24_sip_{action.dest}": list(action.choices) for action in parser._actions
-            if action.choices and action.dest in ("check", "unpaid", "unreachable")}
+            if action.choices and action.dest in ("unpaid", "unreachable", "calls_none")}
 
 
 @pytest.mark.parametrize("setup_name", list(SETUPS))
@@ -490,8 +506,12 @@ def test_the_data_lists_offer_the_choices_of_help(setup_name):
     assert sorted(lists) == LISTS
     offered = {name: sorted(entry["entry_name"] for entry in data["entries"])
                for name, data in lists.items()}
+    checks = offered.pop("bx24_sip_check")
     assert offered == {name: sorted(choices) for name, choices in help_choices().items()}
     assert len(offered) == 3
+    # --check takes a list: each aspect and all, and every aspect at once, each canonical
+    assert checks == ["all", "calls", "connector", "connector,lines,calls", "lines"]
+    assert [check_name(aspects_of(check)) for check in checks] == checks
 
 
 def test_the_two_baskets_share_their_fields_and_lists():
