@@ -40,16 +40,22 @@ PLUGIN = "/usr/lib/nagios/plugins/check_bx24_sip"
 WEBHOOK_DIR = "/etc/zabbix/bx24"
 NAME = "Bitrix24 SIP by Zabbix agent"
 
-# host (= {$BX24.PORTAL}) -> (connector scenario, lines scenario)
+# host (= {$BX24.PORTAL}) -> (connector scenario, lines scenario, calls scenario)
 PORTALS = {
-    "ok-portal": ("paid", "lines-registered"),
-    "expiring-portal": ("expiring", "lines-registered"),
-    "unpaid-portal": ("unpaid-no-minutes", "lines-registered"),
-    "line-failed-portal": ("paid", "lines-default-failed"),
-    "line-pending-portal": ("paid", "lines-pending"),
-    "error-portal": ("access-denied", "lines-all-fail"),
-    "office-portal": ("paid", "lines-office-only"),
+    "ok-portal": ("paid", "lines-registered", "calls-ok"),
+    "expiring-portal": ("expiring", "lines-registered", "calls-warning"),
+    "unpaid-portal": ("unpaid-no-minutes", "lines-registered", "calls-ok"),
+    "line-failed-portal": ("paid", "lines-default-failed", "calls-ok"),
+    "line-pending-portal": ("paid", "lines-pending", "calls-ok"),
+    "error-portal": ("access-denied", "lines-all-fail", "calls-access-denied"),
+    "office-portal": ("paid", "lines-office-only", "calls-ok"),
+    "calls-failing-portal": ("paid", "lines-registered", "calls-critical"),
 }
+
+
+def of_kind(key: str, kind: str) -> bool:
+    """The master item of connector, lines (the key bx24.sip) or calls (bx24.sip.calls)."""
+    return key.startswith("bx24.sip.calls[") if kind == "calls" else f",{kind}" in key
 
 
 def version_text() -> str:
@@ -83,6 +89,19 @@ def lines_filled(api, hostids: Iterable[str]) -> bool:
     return True
 
 
+def calls_filled(api, hostids: Iterable[str]) -> bool:
+    """As lines_filled, for the lines of the calls discovery."""
+    for master in api.masters(hostids):
+        if of_kind(master["key_"], "calls"):
+            calls = json.loads(master["lastvalue"] or "{}").get("calls") or {"lines": []}
+            found = discovered_call_lines(api, master["hostid"])
+            # a line without calls in the window keeps its items
+            if not {line["portal_number"] for line in calls["lines"]} <= set(found) or any(
+                    value is None for line in found.values() for value in line.values()):
+                return False
+    return True
+
+
 def require_zabbix() -> None:
     missing = zabbix_stack.missing_parts()
     require(not missing, f"Zabbix is not installed: no {', '.join(missing)} (apt install "
@@ -94,12 +113,13 @@ def require_zabbix() -> None:
 
 
 def serve_portal(server, connector: str, lines: Union[str, fake_portal.LinePortal],
-                 secret: str) -> None:
-    """One portal: its connector's answer and its lines' batches (a scenario's, or these) under
-    one webhook code."""
+                 secret: str, calls: str = "calls-ok") -> None:
+    """One portal: its connector's answer, its lines' batches (a scenario's, or these) and its
+    call statistics under one webhook code."""
     line_portal = fake_portal.LINE_SCENARIOS[lines] if isinstance(lines, str) else lines
+    portal = fake_portal.CALL_SCENARIOS[calls]._replace(lines=line_portal).portal()
     server.expect_request(fake_portal.batch_path(secret), method="POST").respond_with_handler(
-        fake_portal.batch_handler(line_portal))
+        fake_portal.batch_handler(portal))
     fake_portal.serve_reply(server, fake_portal.reply_for(connector), secret=secret)
 
 
@@ -114,10 +134,10 @@ class Portals:
         for host, scenario in PORTALS.items():
             self.add(host, *scenario)
 
-    def add(self, host: str, connector: str, lines: str) -> None:
+    def add(self, host: str, connector: str, lines: str, calls: str = "calls-ok") -> None:
         """A portal of its own: its webhook file (0640 root:zabbix) and its answers."""
         self.codes[host] = "z" + os.urandom(8).hex()
-        self.scenarios[host] = (connector, lines)
+        self.scenarios[host] = (connector, lines, calls)
         self.serve_all()
         path = self.folder / f"{host}.url"
         path.write_text(fake_portal.webhook_for(self.server, self.codes[host]) + "\n")
@@ -126,11 +146,11 @@ class Portals:
 
     def serve_all(self) -> None:
         self.server.clear()
-        for host, (connector, lines) in self.scenarios.items():
-            serve_portal(self.server, connector, lines, self.codes[host])
+        for host, (connector, lines, calls) in self.scenarios.items():
+            serve_portal(self.server, connector, lines, self.codes[host], calls)
 
-    def change(self, host: str, connector: str, lines: str) -> None:
-        self.scenarios[host] = (connector, lines)
+    def change(self, host: str, connector: str, lines: str, calls: str = "calls-ok") -> None:
+        self.scenarios[host] = (connector, lines, calls)
         self.serve_all()
 
 
@@ -211,6 +231,17 @@ def test_the_plugins_timeout_is_the_keys_eighth_parameter(agent):
     assert (value["state"], value["thresholds"]["timeout_seconds"]) == ("WARNING", 55.0)
     lines = json.loads(agent.get("bx24.sip[line-failed-portal,lines,,,,,,7]"))
     assert (lines["state"], lines["thresholds"]["timeout_seconds"]) == ("CRITICAL", 7.0)
+
+
+def test_the_calls_key_passes_every_calls_option(agent):
+    value = json.loads(agent.get("bx24.sip.calls[calls-failing-portal]"))
+    assert (value["check"], value["state"], value["calls"]["window_minutes"],
+            value["thresholds"]["timeout_seconds"]) == ("calls", "CRITICAL", 60, 25.0)
+    value = json.loads(agent.get("bx24.sip.calls[calls-failing-portal,30,2,12.5,40,0,warning,7]"))
+    assert (value["state"], value["summary"], value["calls"]["window_minutes"],
+            value["thresholds"]["timeout_seconds"]) == (
+        "CRITICAL", "1 of 2 lines failing calls: reg151083: 4 of 4 outgoing calls failed in the "
+                    "last 30 min (503 route unavailable x3, 402 insufficient funds x1)", 30, 7.0)
 
 
 def test_the_thresholds_come_from_the_key(agent):
@@ -339,7 +370,7 @@ class Zabbix:
         until every one of them has a value newer than the request. The server drops a task for
         an item its configuration cache does not hold yet (a new host, item or macro): the
         request is repeated until the values come."""
-        items = [item for item in self.masters(hostids) if f",{kind}" in item["key_"]]
+        items = [item for item in self.masters(hostids) if of_kind(item["key_"], kind)]
         asked = int(time.time())
         time.sleep(1.1)  # lastclock is whole seconds: a value from the asking second is old
         last_request = [0.0]
@@ -351,7 +382,7 @@ class Zabbix:
                 last_request[0] = time.monotonic()
             clocks = self.masters(hostids)
             return all(int(item["lastclock"]) > asked for item in clocks
-                       if f",{kind}" in item["key_"])
+                       if of_kind(item["key_"], kind))
         wait_for(fresh, f"a new {kind} value of {len(items)} hosts", within=120)
 
     def check_until(self, hostids, kind: str, done, what: str):
@@ -373,7 +404,8 @@ class Zabbix:
                                                                       "lastclock"]})
         return {item["key_"]: item["lastvalue"] if item["lastclock"] != "0" else None
                 for item in items if item["key_"].startswith(
-                    ("bx24.sip.connector", "bx24.sip.lines", "bx24.sip.line."))}
+                    ("bx24.sip.connector", "bx24.sip.lines", "bx24.sip.line.", "bx24.sip.calls.",
+                     "bx24.sip.call_line."))}
 
     def stop(self) -> None:
         for part in (self.agent, self.proxy, self.frontend, self.server):
@@ -396,6 +428,8 @@ def zabbix(zabbix_setup):
         zabbix.check_now(hosts.values(), "connector")
         zabbix.check_until(hosts.values(), "lines", lambda: lines_filled(zabbix, hosts.values()),
                            "the discovered lines' values")
+        zabbix.check_until(hosts.values(), "calls", lambda: calls_filled(zabbix, hosts.values()),
+                           "the discovered call lines' values")
         zabbix.timings["checked"] = time.monotonic() - begun
         yield {"zabbix": zabbix, "hosts": hosts, "portals": zabbix_setup["portals"]}
     finally:
@@ -412,7 +446,9 @@ def test_problems_of_every_scenario(zabbix):
               '"Manage numbers - Edit - Any" (or REST is not on this plan)')
     expected = {
         "ok-portal": [],
-        "expiring-portal": [(2, f"Bitrix24 SIP connector: WARNING - paid until {day(5)}, 5 days left")],
+        "expiring-portal": [(2, "Bitrix24 SIP calls WARNING - reg150907: 2 of 10 outgoing calls "
+                                "failed in the last 60 min (403 forbidden x2)"),
+                            (2, f"Bitrix24 SIP connector: WARNING - paid until {day(5)}, 5 days left")],
         "unpaid-portal": [(4, "Bitrix24 SIP connector: CRITICAL - not paid and no free minutes: "
                               "outbound SIP calls are off")],
         "line-failed-portal": [(4, 'Bitrix24 SIP line CRITICAL - "Office trunk" (reg150907, '
@@ -420,9 +456,13 @@ def test_problems_of_every_scenario(zabbix):
         "line-pending-portal": [
             (2, 'Bitrix24 SIP line WARNING - "Cloud PBX (9)" (reg151083): registration in progress'),
             (2, 'Bitrix24 SIP line WARNING - "SIP line 2" (reg151085): waiting to register')],
-        "error-portal": [(3, f"Bitrix24 SIP connector: UNKNOWN - {access}"),
+        "error-portal": [(3, "Bitrix24 SIP calls: UNKNOWN - cannot read the call statistics: "
+                             "Bitrix24 error ACCESS_DENIED: the webhook's user needs the telephony "
+                             'right "Call statistics - View - Any"'),
+                         (3, f"Bitrix24 SIP connector: UNKNOWN - {access}"),
                          (3, f"Bitrix24 SIP lines: UNKNOWN - cannot list the SIP lines: {access}")],
         "office-portal": [(2, "Bitrix24 SIP lines: WARNING - no cloud PBX SIP lines to check")],
+        "calls-failing-portal": [(4, f"Bitrix24 SIP calls CRITICAL - {ROUTE_DOWN}")],
     }
     assert {host: api.problems(hostid) for host, hostid in hosts.items()} == expected
 
@@ -448,6 +488,40 @@ def test_item_values_are_the_plugins_figures(zabbix):
 CONNECTOR_KEYS = ("bx24.sip.connector.state", "bx24.sip.connector.paid",
                   "bx24.sip.connector.days_left", "bx24.sip.connector.free_minutes",
                   "bx24.sip.connector.paid_until", "bx24.sip.connector.summary")
+
+
+ROUTE_DOWN = ("reg151083: 4 of 5 outgoing calls failed in the last 60 min (503 route unavailable "
+              "x3, 402 insufficient funds x1), the last 4 in a row")
+
+
+def discovered_call_lines(api: Zabbix, hostid: str) -> Dict[str, Dict[str, Optional[str]]]:
+    """{line: {item kind: last value}} of the items the calls discovery made."""
+    found: Dict[str, Dict[str, Optional[str]]] = {}
+    for key, value in api.values(hostid).items():
+        match = re.fullmatch(r'bx24\.sip\.call_line\.(\w+)\["(.+)"\]', key)
+        if match:
+            found.setdefault(match.group(2), {})[match.group(1)] = value
+    return found
+
+
+def test_the_calls_and_their_lines_are_the_plugins_figures(zabbix):
+    api, hosts = zabbix["zabbix"], zabbix["hosts"]
+    values = api.values(hosts["calls-failing-portal"])
+    assert {key: value for key, value in values.items() if key.startswith("bx24.sip.calls.")} == {
+        "bx24.sip.calls.state": "2", "bx24.sip.calls.outgoing": "15", "bx24.sip.calls.failed": "4",
+        "bx24.sip.calls.failed_pct": "26.7",
+        "bx24.sip.calls.summary": f"CRITICAL - 1 of 2 lines failing calls: {ROUTE_DOWN}"}
+    assert discovered_call_lines(api, hosts["calls-failing-portal"]) == {
+        "reg151083": {"outgoing": "5", "failed": "4", "failed_pct": "80", "streak": "4",
+                      "state": "2", "summary": f"CRITICAL - {ROUTE_DOWN}"},
+        "reg150907": {"outgoing": "10", "failed": "0", "failed_pct": "0", "streak": "0",
+                      "state": "0", "summary": "OK - reg150907: 0 of 10 outgoing calls failed in "
+                                               "the last 60 min"}}
+    # the lines of calls-ok, among them a rented number and an application's line
+    assert sorted(discovered_call_lines(api, hosts["ok-portal"])) == [
+        "74951234567", "REST_APP:5", "reg150907", "reg151083", "reg151085"]
+    assert discovered_call_lines(api, hosts["error-portal"]) == {}
+    assert api.values(hosts["error-portal"])["bx24.sip.calls.state"] == "3"
 
 
 def discovered_lines(api: Zabbix, hostid: str) -> Dict[str, Dict[str, Optional[str]]]:
@@ -494,7 +568,8 @@ def test_a_failed_check_keeps_the_lines_and_is_one_problem(zabbix):
     host = hosts["line-failed-portal"]
     portals.change("line-failed-portal", "paid", "lines-all-fail")
     api.check_now([host], "lines")
-    rule = api.api("discoveryrule.get", {"hostids": [host], "output": ["state", "error"]})[0]
+    rule = api.api("discoveryrule.get", {"hostids": [host], "output": ["state", "error"],
+                                         "filter": {"key_": "bx24.sip.lines.discovery"}})[0]
     assert rule["state"] == "1"  # not supported: "null" is not a list
     items = api.api("item.get", {"hostids": [host], "search": {"key_": "bx24.sip.line."},
                                  "output": ["key_"], "selectItemDiscovery": ["ts_delete"]})
@@ -519,9 +594,14 @@ def test_one_line_can_be_muted_with_a_context_macro(zabbix):
 
 def test_problems_resolve_when_the_portal_recovers(zabbix):
     api, hosts, portals = zabbix["zabbix"], zabbix["hosts"], zabbix["portals"]
-    for host in PORTALS:
-        portals.change(host, "paid", "lines-registered")
+    for host in PORTALS:  # the failing calls' portal makes no call at all now
+        portals.change(host, "paid", "lines-registered",
+                       "calls-none" if host == "calls-failing-portal" else "calls-ok")
     api.check_now(hosts.values(), "connector")
+    quiet = hosts["calls-failing-portal"]
+    api.check_until(hosts.values(), "calls", lambda: calls_filled(api, hosts.values()) and (
+        discovered_call_lines(api, quiet)["reg151083"]["summary"] or "").startswith("OK - "),
+        "the recovered calls' values")
     # the error portal's lines are discovered only now: checked until their items have values
     api.check_until(hosts.values(), "lines", lambda: lines_filled(api, hosts.values()),
                     "the recovered lines' values")
@@ -529,6 +609,10 @@ def test_problems_resolve_when_the_portal_recovers(zabbix):
         host: [] for host in PORTALS}
     assert discovered_lines(api, hosts["error-portal"]).keys() == {
         "reg150907", "reg151083", "reg151085"}
+    # a line without calls in the window keeps its items, which say so: its problem resolved
+    assert discovered_call_lines(api, quiet)["reg151083"] == {
+        "outgoing": "0", "failed": "0", "failed_pct": "0", "streak": "0", "state": "0",
+        "summary": "OK - reg151083: no outgoing calls in the last 60 min"}
 
 
 def test_the_webhook_code_is_in_no_value_problem_or_log(zabbix, zabbix_setup):
@@ -669,11 +753,13 @@ def test_the_template_is_what_zabbix_itself_exports(zabbix):
 def test_the_7_0_template_times_the_plugin_out_before_zabbix_does():
     """Both master items carry the item timeout and pass the plugin's own, 5 s below it."""
     text = TEMPLATES[(7, 0)].read_text()
-    masters = re.findall(r"\n          key: '(bx24\.sip\[[^']*)'\n(?:          .*\n)*?"
+    masters = re.findall(r"\n          key: '(bx24\.sip(?:\.calls)?\[[^']*)'\n(?:          .*\n)*?"
                          r"          timeout: '([^']*)'", text)
-    assert [(key.split(",")[1], key.endswith(",{$BX24.TIMEOUT}]"), timeout)
-            for key, timeout in masters] == [("connector", True, "{$BX24.ITEM.TIMEOUT}"),
-                                             ("lines", True, "{$BX24.ITEM.TIMEOUT}")]
+    assert sorted((key.split(",")[1], key.endswith(",{$BX24.TIMEOUT}]"), timeout)
+                  for key, timeout in masters) == [("connector", True, "{$BX24.ITEM.TIMEOUT}"),
+                                                   ("lines", True, "{$BX24.ITEM.TIMEOUT}"),
+                                                   ("{$BX24.CALLS.WINDOW}", True,
+                                                    "{$BX24.ITEM.TIMEOUT}")]
     macros = dict(re.findall(r"- macro: '(\{\$BX24\.(?:ITEM\.)?TIMEOUT\})'\n\s+value: '?(\w+)'?",
                              text))
     assert macros == {"{$BX24.ITEM.TIMEOUT}": "30s", "{$BX24.TIMEOUT}": "25"}
