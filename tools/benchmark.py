@@ -2,6 +2,7 @@
 
     python tools/benchmark.py [--rounds 40]
     /usr/bin/python3 tools/benchmark.py --installed /usr/lib/nagios/plugins/check_bx24_sip
+    python tools/benchmark.py --calls [--rounds 40]
 
 The second form measures the Debian package's launcher (which imports the module that
 dh_python3 byte-compiled at install) against Debian's python3, its floor and the file run as
@@ -17,6 +18,10 @@ Runs, interleaved in one process so machine noise hits both alike,
           loads from its bytecode cache)
 and prints the median wall time and median peak memory (max RSS) of each, and their ratios.
 The budget is 1.15x the floor on both for the installed command.
+
+--calls measures, interleaved the same way, `--check calls` against a fake portal with 50
+outgoing calls (1 request) and one with 2500 (2 requests, about 2.3 MB of JSON): the second may
+take at most 1.3x the wall time of the first.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPT = HERE.parent / "check_bx24_sip.py"
 BUDGET = 1.15
 PACKAGE_BUDGET = 1.10
+CALLS_BUDGET = 1.30
 sys.path.insert(0, str(HERE.parent / "tests" / "harness"))  # the fake portal
 
 
@@ -48,12 +54,59 @@ def measure(command) -> tuple:
     return seconds, usage.ru_maxrss, code
 
 
+def calls_benchmark(rounds: int, command) -> int:
+    """`--check calls` on 2500 calls against 50: the wall time ratio, within CALLS_BUDGET."""
+    import logging
+
+    import fake_portal
+    from pytest_httpserver import HTTPServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    servers, commands = [], {}
+    for count in (50, 2500):
+        server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        fake_portal.serve_calls(server, fake_portal.Calls(
+            fake_portal.spread(count, "reg150907", ["200"] * 9 + ["503"], newest=0.5, oldest=58)))
+        server.start()
+        servers.append(server)
+        commands[count] = [*command, "--check", "calls", "-t", "30", "--webhook",
+                           fake_portal.webhook_for(server)]
+    runs: Dict[int, list] = {count: [] for count in commands}
+    try:
+        for count, argv in commands.items():  # warm the caches, and check the answer
+            done = subprocess.run(argv, capture_output=True, text=True)
+            print(f"{count:5} calls: exit {done.returncode}: {done.stdout.split(' | ')[0]}")
+            if done.returncode != 0 or f"{count} outgoing calls" not in done.stdout:
+                return 1
+        for _ in range(rounds):
+            for count, argv in commands.items():
+                seconds, _, code = measure(argv)
+                if code != 0:
+                    print(f"{count} calls exited {code}, expected 0", file=sys.stderr)
+                    return 1
+                runs[count].append(seconds)
+    finally:
+        for server in servers:
+            server.stop()
+    few, many = (statistics.median(runs[count]) for count in (50, 2500))
+    ratio = many / few
+    print(f"--check calls wall time: 50 calls {few * 1000:.1f} ms, 2500 calls {many * 1000:.1f} ms"
+          f", ratio {ratio:.3f}; {rounds} interleaved rounds, Python {sys.version.split()[0]}; "
+          f"within {CALLS_BUDGET}x: {'yes' if ratio <= CALLS_BUDGET else 'NO'}")
+    return 0 if ratio <= CALLS_BUDGET else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--installed", type=Path, metavar="PATH",
                         help="the command to measure (default: this Python's check_bx24_sip)")
+    parser.add_argument("--calls", action="store_true",
+                        help="measure --check calls on 2500 calls against 50 (the file)")
     args = parser.parse_args()
+    if args.calls:
+        command = [str(args.installed)] if args.installed else [sys.executable, str(SCRIPT)]
+        return calls_benchmark(args.rounds, command)
 
     import logging
 

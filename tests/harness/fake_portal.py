@@ -187,6 +187,31 @@ class LinePortal(NamedTuple):
         return command_error("ERROR_METHOD_NOT_FOUND", "Method not found!")
 
 
+class RawJSON(str):
+    """JSON text already encoded (a page of calls), put into an answer as it is."""
+
+
+def encode(document) -> str:
+    """json.dumps, with every RawJSON inside written as the JSON it already is (a page of 2500
+    calls is encoded once, not on every request)."""
+    raw: List[str] = []
+
+    def mark(value):
+        if isinstance(value, RawJSON):
+            raw.append(value)
+            return f"\x00{len(raw) - 1}\x00"
+        if isinstance(value, dict):
+            return {key: mark(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [mark(item) for item in value]
+        return value
+
+    import re
+
+    return re.sub(r'"\\u0000(\d+)\\u0000"', lambda found: raw[int(found.group(1))],
+                  json.dumps(mark(document)))
+
+
 def batch_body(portal: LinePortal, commands: dict, today: date) -> dict:
     """The batch answer: every map a JSON list [] when empty, as PHP writes it."""
     results, errors, totals, nexts, times = {}, {}, {}, {}, {}
@@ -221,7 +246,7 @@ def batch_handler(portal: Union[LinePortal, "CallsPortal"], today: Optional[date
             body = command_error("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded")
             return Response(json.dumps(body), status=400, content_type="application/json")
         body = batch_body(portal, commands, today or date.today())
-        return Response(json.dumps(body), status=200, content_type="application/json")
+        return Response(encode(body), status=200, content_type="application/json")
 
     return handle
 
@@ -347,23 +372,27 @@ def call_record(call_id: int, spec: CallSpec, now: datetime) -> dict:
     }
 
 
-def matches(row: dict, conditions: dict) -> bool:
-    """FILTER as Bitrix24 applies it to these fields; a date it cannot read is no condition."""
+COMPARE = {">=": lambda value, limit: value >= limit, "<=": lambda value, limit: value <= limit,
+           ">": lambda value, limit: value > limit, "<": lambda value, limit: value < limit,
+           "=": lambda value, limit: value == limit, "": lambda value, limit: value == limit}
+
+
+def row_filter(conditions: dict) -> Callable[[dict, datetime], bool]:
+    """FILTER as Bitrix24 applies it to these fields, read once per query: a predicate of a row
+    and its CALL_START_DATE (read already). A date Bitrix24 cannot read is no condition."""
+    tests = []
     for key, wanted in conditions.items():
         operator = next((op for op in (">=", "<=", ">", "<", "=") if key.startswith(op)), "")
         field = key[len(operator):]
         if field == "CALL_START_DATE":
             bound = portal_date(wanted)
-            if bound is None:
-                continue
-            value, limit = datetime.fromisoformat(row[field]), bound
+            if bound is not None:
+                tests.append((None, COMPARE[operator], bound))
         else:
-            value, limit = str(row.get(field)), str(wanted)
-        compare = {">=": value >= limit, "<=": value <= limit, ">": value > limit,
-                   "<": value < limit}
-        if not compare.get(operator, value == limit):
-            return False
-    return True
+            tests.append((field, COMPARE[operator], str(wanted)))
+    return lambda row, started: all(
+        compare(started if field is None else str(row.get(field)), limit)
+        for field, compare, limit in tests)
 
 
 def sort_key(field: str):
@@ -395,27 +424,46 @@ class CallsPortal:
         self.asked_at: Optional[datetime] = None
         self.top_level: Optional[Reply] = None  # the whole batch refused (none of these)
         self._answers: Dict[str, List[dict]] = {}  # filtered and sorted rows, per query
+        self._records: Dict[bool, List[dict]] = {}  # every row, before and after arrivals
+        self._started: Dict[int, datetime] = {}  # id(row) -> its CALL_START_DATE, read
+        self._texts: Dict[int, str] = {}  # id(row) -> the row as JSON
 
     def records(self) -> List[dict]:
         """Every row, newest with the highest ID, the clock fixed at the first page asked;
-        `arrivals` more once a page has been read."""
-        now = self.asked_at = self.asked_at or datetime.now(timezone.utc)
-        specs = list(self.calls)
-        if self.pages_read and self.arrivals:
-            specs += [CallSpec(0, "reg150907", "200")] * self.arrivals
-        ordered = sorted(specs, key=lambda spec: -spec.minutes_ago)
-        return [call_record(100000 + number, spec, now) for number, spec in enumerate(ordered)]
+        `arrivals` more once a page has been read (made once: a database does not rebuild its
+        table for every query)."""
+        arrived = bool(self.pages_read and self.arrivals)
+        if arrived not in self._records:
+            now = self.asked_at = self.asked_at or datetime.now(timezone.utc)
+            specs = list(self.calls)
+            if arrived:
+                specs += [CallSpec(0, "reg150907", "200")] * self.arrivals
+            ordered = sorted(specs, key=lambda spec: -spec.minutes_ago)
+            rows = [call_record(100000 + number, spec, now)
+                    for number, spec in enumerate(ordered)]
+            self._started.update((id(row), datetime.fromisoformat(row["CALL_START_DATE"]))
+                                 for row in rows)
+            self._records[arrived] = rows
+        return self._records[arrived]
+
+    def text(self, row) -> "RawJSON":
+        """A row as JSON, encoded once."""
+        if id(row) not in self._texts:
+            self._texts[id(row)] = json.dumps(row)
+        return RawJSON(self._texts[id(row)])
 
     def page(self, params: dict) -> dict:
         """One statistic.get answer: {"result": rows, "total": N, "next": start+50}."""
         if self.failing is not None:
             return self.failing
         start = int(params.get("start") or 0)
-        if start >= self.slow_from:
+        if self.delay and start >= self.slow_from:
             sleep(self.delay)
         rows = self.selected({key: value for key, value in params.items() if key != "start"})
         self.pages_read += 1
-        answer = {"result": rows[start:start + PAGE], "total": len(rows)}
+        page = rows[start:start + PAGE]
+        answer = {"result": RawJSON("[" + ",".join(self.text(row) for row in page) + "]"),
+                  "total": len(rows)}
         if start + PAGE < len(rows):
             answer["next"] = start + PAGE
         return answer
@@ -426,11 +474,13 @@ class CallsPortal:
         memo = json.dumps([params, bool(self.pages_read and self.arrivals)], sort_keys=True)
         if memo not in self._answers:
             conditions = params.get("FILTER") or {}
-            rows = [row for row in self.records()
-                    if not isinstance(row, dict) or not isinstance(conditions, dict)
-                    or matches(row, conditions)]
+            keep = row_filter(conditions if isinstance(conditions, dict) else {})
+            rows = [row for row in self.records() if keep(row, self._started[id(row)])]
             field = params.get("SORT") or "ID"
-            if all(isinstance(row, dict) and row.get(field) is not None for row in rows):
+            if field == "CALL_START_DATE":
+                rows.sort(key=lambda row: self._started[id(row)],
+                          reverse=str(params.get("ORDER")).upper() == "DESC")
+            elif all(row.get(field) is not None for row in rows):
                 rows.sort(key=sort_key(field),
                           reverse=str(params.get("ORDER")).upper() == "DESC")
             self._answers[memo] = self.rows(rows) if self.rows else rows
@@ -532,7 +582,7 @@ def statistic_handler(portal: CallsPortal):
             return Response(json.dumps(answer), status=status, content_type="application/json")
         body = {**envelope(answer["result"]), **{key: answer[key] for key in ("total", "next")
                                                   if key in answer}}
-        return Response(json.dumps(body), status=200, content_type="application/json")
+        return Response(encode(body), status=200, content_type="application/json")
 
     return handle
 
