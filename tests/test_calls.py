@@ -385,13 +385,16 @@ def test_equal_thresholds_are_allowed(portal):
 # ------------------------------------------------------------------ malformed answers
 
 def with_row(field: str, value, index: int = 2):
+    """The rows served with one changed: the row itself (field None), or one field of it
+    removed (value ...) or set; a copy, as every query gets its own rows."""
     def rewrite(rows):
+        rows = list(rows)
         if field is None:
             rows[index] = value
         elif value is Ellipsis:
-            del rows[index][field]
+            rows[index] = {key: item for key, item in rows[index].items() if key != field}
         else:
-            rows[index][field] = value
+            rows[index] = {**rows[index], field: value}
         return rows
     return rewrite
 
