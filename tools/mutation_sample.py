@@ -7,6 +7,7 @@ worktree), never in the one you are editing:
 
     git worktree add /tmp/mutants HEAD && cd /tmp/mutants
     BX24_TEST_SCRIPT=file python tools/mutation_sample.py --sample 150 --seed 7
+    python tools/mutation_sample.py --sample 60 --lines 1330-1560   # only the code a change touched
 
 With two cores, two worktrees can share a sample: --shard 0/2 in one and --shard 1/2 in the other.
 
@@ -27,7 +28,8 @@ TARGET = Path(__file__).resolve().parent.parent / "check_bx24_sip.py"
 # fast, pure tests first so that most mutants die in seconds; then every other test file; the
 # daemons' tests are left out by their marker (they run an installed copy of the plugin, not
 # this file, and take minutes)
-FIRST = ["tests/test_units.py", "tests/test_options.py", "tests/test_states.py"]
+FIRST = ["tests/test_units.py", "tests/test_calls.py", "tests/test_options.py",
+         "tests/test_states.py"]
 
 
 def all_mutants(source: str):
@@ -68,10 +70,16 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--shard", default="0/1", metavar="K/N",
                         help="run every N-th sampled mutant from the K-th (one worktree each)")
+    parser.add_argument("--lines", default="", metavar="FROM-TO",
+                        help="sample only mutants of these lines of check_bx24_sip.py (1-based, "
+                             "inclusive): the code a change touched")
     args = parser.parse_args()
     os.environ["BX24_TEST_SCRIPT"] = "file"
     original = TARGET.read_text()
     mutants = all_mutants(original)
+    if args.lines:
+        first, last = (int(part) for part in args.lines.split("-"))
+        mutants = [m for m in mutants if first <= m.line_number + 1 <= last]
     chosen = sorted(random.Random(args.seed).sample(mutants, min(args.sample, len(mutants))),
                     key=lambda m: m.line_number)
     shard, shards = (int(part) for part in args.shard.split("/"))
