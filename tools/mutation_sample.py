@@ -70,7 +70,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--shard", default="0/1", metavar="K/N",
                         help="run every N-th sampled mutant from the K-th (one worktree each)")
-    parser.add_argument("--lines", default="", metavar="FROM-TO",
+    parser.add_argument("--lines", default="", metavar="FROM-TO[,FROM-TO]",
                         help="sample only mutants of these lines of check_bx24_sip.py (1-based, "
                              "inclusive): the code a change touched")
     args = parser.parse_args()
@@ -78,8 +78,9 @@ def main() -> int:
     original = TARGET.read_text()
     mutants = all_mutants(original)
     if args.lines:
-        first, last = (int(part) for part in args.lines.split("-"))
-        mutants = [m for m in mutants if first <= m.line_number + 1 <= last]
+        spans = [tuple(int(part) for part in span.split("-")) for span in args.lines.split(",")]
+        mutants = [m for m in mutants
+                   if any(first <= m.line_number + 1 <= last for first, last in spans)]
     chosen = sorted(random.Random(args.seed).sample(mutants, min(args.sample, len(mutants))),
                     key=lambda m: m.line_number)
     shard, shards = (int(part) for part in args.shard.split("/"))
