@@ -9,6 +9,7 @@ calls are checked" says.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from typing import List, Optional
@@ -457,6 +458,35 @@ def test_a_malformed_page_is_unknown(portal, result, total, message):
     portal.server.expect_request(fake_portal.batch_path(), method="POST").respond_with_json(body)
     run = run_plugin("--webhook", portal.webhook, "--check", "calls")
     assert_output(run, 3, f"BX24_SIP UNKNOWN - {message}")
+
+
+def padded(size: int):
+    """Every row served with a COMMENT of `size` characters (Bitrix24 has no field selection)."""
+    def rewrite(rows):
+        return [{**row, "COMMENT": "x" * size} for row in rows]
+    return rewrite
+
+
+@pytest.mark.parametrize("count,size,limit,requests", [(50, 25000, 1, 1), (2500, 4000, 8, 2)])
+def test_answers_above_their_cap_are_refused(portal, count, size, limit, requests):
+    """Page 1 rides in a batch capped at 1 MiB like every answer; the later pages' batch may
+    hold 8 MiB (49 pages of about 1 KB rows), and no more."""
+    fake_portal.serve_calls(portal.server, Calls(spread(count, "reg150907", ["200"]),
+                                                 rows=padded(size)))
+    run = run_plugin("--webhook", portal.webhook, "--check", "calls")
+    assert run.code == 3 and run.stderr == ""
+    assert re.fullmatch(rf"BX24_SIP UNKNOWN - the answer is \d+ bytes, more than the {limit} MiB "
+                        r"this check reads\n", run.stdout), run.stdout
+    assert len(portal.server.log) == requests
+
+
+def test_a_page_batch_above_1_mib_is_read(portal):
+    """2500 rows of about 3 KB: 7 MB in the later pages' batch, within its 8 MiB."""
+    fake_portal.serve_calls(portal.server, Calls(spread(2500, "reg150907", ["200"]),
+                                                 rows=padded(2000)))
+    run = run_plugin("--webhook", portal.webhook, "--check", "calls", "-t", "30")
+    assert (run.code, run.first_line.split(" | ")[0]) == (
+        0, "BX24_SIP OK - 2500 outgoing calls on 1 line in the last 60 min, none failed")
 
 
 # ------------------------------------------------------------------ time
