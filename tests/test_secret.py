@@ -226,3 +226,20 @@ def test_text_shaped_like_a_webhook_is_redacted_wherever_it_comes_from():
     assert redact("expected https://PORTAL/rest/USER_ID/CODE/") == (
         "expected https://PORTAL/rest/USER_ID/CODE/")
     assert redact("use https:// in the webhook URL") == "use https:// in the webhook URL"
+
+
+@pytest.mark.parametrize("family,check", [("LINE_SCENARIOS", "all"),
+                                          ("CALL_SCENARIOS", "all,calls")])
+def test_no_secret_on_any_line_or_calls_path(httpserver, secret, family, check):
+    """Every line and calls scenario (the slow ones aside) in every format: neither the code nor
+    a part of it."""
+    for scenario in getattr(fake_portal, family):
+        if scenario.endswith("-slow"):
+            continue
+        httpserver.clear()
+        fake_portal.serve_any(httpserver, scenario, secret=secret)
+        url = fake_portal.webhook_for(httpserver, secret)
+        for extra in (["-vvv"], ["--output=json"], ["--output=prometheus"]):
+            run = run_plugin("--webhook", url, "--check", check, *extra)
+            assert run.code in (0, 1, 2, 3)
+            assert secret[:8] not in run.stdout + run.stderr, (scenario, extra)
