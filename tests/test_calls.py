@@ -366,6 +366,31 @@ def test_bad_calls_options_are_usage_errors_without_a_request(portal, args):
     assert portal.server.log == []
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--calls-min", "0"], "argument --calls-min: invalid whole number (1 or more) value: '0'"),
+    (["--calls-window", "10081"],
+     "argument --calls-window: invalid number of minutes (1-10080) value: '10081'"),
+    (["--calls-critical", "100.01"],
+     "argument --calls-critical: invalid percentage (0-100) value: '100.01'"),
+    (["--calls-streak", "-1"], "argument --calls-streak: invalid whole number value: '-1'"),
+])
+def test_a_bad_value_says_what_the_option_takes(args, message):
+    run = run_plugin("--webhook", f"https://127.0.0.1:1/rest/1/{fake_portal.SECRET}/", *args)
+    assert_output(run, 3, f"BX24_SIP UNKNOWN - {message} (see --help)")
+
+
+@pytest.mark.parametrize("args", [["--calls-warning", "100", "--calls-critical", "100"],
+                                  ["--calls-window", "10080"], ["--calls-window", "1"],
+                                  ["--calls-min", "1"], ["--calls-warning", "0"],
+                                  ["--calls-warning", " 12.5 "], ["--calls-critical", "50."],
+                                  ["--calls-warning", ".5"]])
+def test_the_bounds_of_the_calls_options_are_accepted(portal, args):
+    portal.serve("calls-none")
+    run = run_plugin("--webhook", portal.webhook, "--check", "calls", *args)
+    assert (run.code, run.stderr) == (0, "")
+    assert run.first_line.startswith("BX24_SIP OK - ")  # the week holds the 200-minute-old call
+
+
 @pytest.mark.parametrize("warning,critical", [("60", "50"), ("50.1", "50")])
 def test_warning_above_critical_is_one_line(portal, warning, critical):
     portal.serve("calls-ok")
