@@ -84,6 +84,7 @@ def test_the_package_puts_every_file_where_debian_looks():
             "/etc/nagios-plugins/config/bx24_sip.cfg", f"{DOC}/README.md.gz",
             f"{DOC}/README.ru.md.gz", f"{DOC}/changelog.gz", f"{DOC}/changelog.Debian.gz",
             f"{DOC}/copyright", f"{DOC}/examples/bx24_sip_services.conf",
+            f"{DOC}/examples/bx24_sip_calls.conf",
             f"{DOC}/examples/bx24_sip_templates.cfg",
             f"{DOC}/examples/bx24_sip_example.cfg", f"{ZABBIX}/bx24_sip.conf",
             f"{ZABBIX}/template_bx24_sip.yaml", f"{ZABBIX}/template_bx24_sip_7.0.yaml",
@@ -141,13 +142,15 @@ def stock_icinga(tmp_path_factory, portals):
     for folder in ("lib", "log", "cache", "run", "spool/tmp", "spool/perfdata", "etc/zones.d"):
         (root / folder).mkdir(parents=True)
     sink = GraphiteSink()
-    placed = [ICINGA_CONF_D / "bx24_sip_services.conf", ICINGA_CONF_D / "zz-bx24-test.conf"]
+    placed = [ICINGA_CONF_D / "bx24_sip_services.conf", ICINGA_CONF_D / "zz-bx24-test.conf",
+              ICINGA_CONF_D / "bx24_sip_calls.conf"]
     require_absent(*placed)
     config = Path("/etc/icinga2/icinga2.conf")
     daemon = None
     try:
         stock = validate_icinga(config, root)
         shutil.copy(DOC / "examples" / "bx24_sip_services.conf", placed[0])
+        shutil.copy(DOC / "examples" / "bx24_sip_calls.conf", placed[2])
         placed[1].write_text(icinga_test_features(root, sink) + "".join(
             icinga_host(host, urls[host], scenario) for host, scenario in HOSTS))
         validation = validate_icinga(config, root)

@@ -31,6 +31,7 @@ const NodeName = "bx24-ci"
 include <itl>
 include "{repo}/contrib/icinga2/check_bx24_sip.conf"
 include "{repo}/contrib/icinga2/bx24_sip_services.conf"
+include "{repo}/contrib/icinga2/bx24_sip_calls.conf"
 
 object CheckerComponent "checker" {{ }}
 object FileLogger "debug" {{ path = "{root}/log/debug.log"; severity = "debug" }}
