@@ -792,6 +792,16 @@ def test_line_order_worst_then_failures_then_share_then_id():
     assert states == [Critical, Critical, Warn, Ok, Ok]
 
 
+def test_between_equal_states_and_failures_the_higher_share_comes_first():
+    limits = LIMITS._replace(min_calls=1, streak=0)
+    calls = ([call(1, "x", "503"), call(2, "x", "200", 2)]  # 1 of 2: 50 %
+             + [call(3, "y", "503")]  # 1 of 1: 100 %
+             + [call(4, "w", "503"), call(5, "w", "200", 2)])  # as x: then by id
+    lines = call_lines(calls, limits)
+    assert [(line.id, line.state, line.failed) for line in lines] == [
+        ("y", Critical, 1), ("w", Critical, 1), ("x", Critical, 1)]
+
+
 def test_summaries_say_the_fixed_phrases():
     lines = call_lines([call(n, f"reg{n % 5}", "503") for n in range(15)], LIMITS)
     state, summary = summarize_calls(lines, LIMITS)
