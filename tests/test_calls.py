@@ -609,6 +609,19 @@ def test_prometheus_calls_families(portal):
         f'bx24_sip_calls_streak{{{labels},line="reg150907"}} 0',
         f'bx24_sip_calls_line_state{{{labels},line="reg151083"}} 2',
         f'bx24_sip_calls_line_state{{{labels},line="reg150907"}} 0']
+    assert [line for line in run.stdout.splitlines() if line.startswith("# HELP bx24_sip_calls")] == [
+        "# HELP bx24_sip_calls Outgoing calls judged",
+        "# HELP bx24_sip_calls_window_seconds The window of outgoing calls judged, in seconds",
+        "# HELP bx24_sip_calls_truncated 1 when only the newest 2500 outgoing calls were judged, "
+        "else 0",
+        "# HELP bx24_sip_calls_outgoing Outgoing calls on the line",
+        "# HELP bx24_sip_calls_failed Outgoing calls on the line that failed on its side, per "
+        "failure code",
+        "# HELP bx24_sip_calls_failed_ratio Share of the line's outgoing calls that failed, 0 to 1",
+        "# HELP bx24_sip_calls_streak The line's newest outgoing calls that failed one after the "
+        "other",
+        "# HELP bx24_sip_calls_line_state State of the line's outgoing calls: 0 OK, 1 WARNING, 2 "
+        "CRITICAL"]
     require_promtool()
     assert promtool_verdict(run.stdout + "\n") == "exit 0:"
 
