@@ -739,7 +739,8 @@ def test_a_row_reads_into_a_call():
            "CALL_START_DATE": "2026-12-05T10:00:00Z"}
     assert parse_call(row) == Call(77, "REST_APP:5", "503",
                                    datetime(2026, 12, 5, 10, tzinfo=timezone.utc))
-    for number in (None, "", [], {}):
+    absent: List[object] = [None, "", [], {}]
+    for number in absent:
         assert parse_call({**row, "PORTAL_NUMBER": number}).line == "unknown"
     assert parse_call({**row, "PORTAL_NUMBER": "reg1|x\ny"}).line == "reg1/x y"
     assert parse_call({**row, "ID": 78}).id == 78

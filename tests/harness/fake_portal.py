@@ -19,7 +19,7 @@ import argparse
 import json
 from datetime import date, datetime, time, timedelta, timezone
 from time import sleep
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 from urllib.parse import parse_qs
 
 USER_ID = "1"
@@ -212,7 +212,7 @@ def encode(document) -> str:
                   json.dumps(mark(document)))
 
 
-def batch_body(portal: LinePortal, commands: dict, today: date) -> dict:
+def batch_body(portal: Union[LinePortal, "CallsPortal"], commands: dict, today: date) -> dict:
     """The batch answer: every map a JSON list [] when empty, as PHP writes it."""
     results, errors, totals, nexts, times = {}, {}, {}, {}, {}
     for key, command in commands.items():
@@ -380,7 +380,7 @@ COMPARE = {">=": lambda value, limit: value >= limit, "<=": lambda value, limit:
 def row_filter(conditions: dict) -> Callable[[dict, datetime], bool]:
     """FILTER as Bitrix24 applies it to these fields, read once per query: a predicate of a row
     and its CALL_START_DATE (read already). A date Bitrix24 cannot read is no condition."""
-    tests = []
+    tests: List[Tuple[Optional[str], Callable[[Any, Any], bool], Any]] = []
     for key, wanted in conditions.items():
         operator = next((op for op in (">=", "<=", ">", "<", "=") if key.startswith(op)), "")
         field = key[len(operator):]
@@ -396,11 +396,10 @@ def row_filter(conditions: dict) -> Callable[[dict, datetime], bool]:
 
 
 def sort_key(field: str):
+    """SORT by a field other than CALL_START_DATE: numbers as numbers, the rest as text."""
     def key(row: dict):
-        value = row.get(field)
-        if field == "CALL_START_DATE":
-            return datetime.fromisoformat(value)
-        return int(value) if str(value).isdigit() else str(value)
+        text = str(row.get(field))
+        return int(text) if text.isdigit() else text
     return key
 
 
