@@ -519,18 +519,20 @@ def test_a_page_batch_above_1_mib_is_read(portal):
 @pytest.mark.parametrize("args,code,state", [([], 3, "UNKNOWN"),
                                              (["--unreachable", "critical"], 2, "CRITICAL")])
 def test_pages_that_never_come_fail_the_calls_in_time(args, code, state):
-    """Page 1 comes at once; the later pages take far longer than -t (on a server of its own
-    that answers in threads, so the page it still sleeps on holds up no other test)."""
+    """Page 1 comes at once; the later pages take far longer than -t (on a server of its own,
+    whose waiting page is released when the plugin has answered, so it holds up no other
+    test)."""
     from pytest_httpserver import HTTPServer
 
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
+    served = fake_portal.serve_calls(server, Calls(spread(120, "reg150907", ["200"]), delay=60,
+                                                   slow_from=50))
     try:
-        fake_portal.serve_calls(server, Calls(spread(120, "reg150907", ["200"]), delay=60,
-                                              slow_from=50))
         run = run_plugin("--webhook", fake_portal.webhook_for(server), "--check",
                          "calls,connector", "-t", "2", *args)
     finally:
+        served.released.set()
         server.stop()
     assert_output(run, code, f"BX24_SIP {state} - {PAID}; 127.0.0.1:{server.port} gave no "
                              "complete answer within the 2s timeout (2 pages of call statistics "

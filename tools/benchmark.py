@@ -64,7 +64,10 @@ def calls_benchmark(rounds: int, command) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     servers, commands = [], {}
     for count in (50, 2500):
-        server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        try:  # a connection per request, served in threads, as a web server does
+            server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        except TypeError:  # Debian 12's pytest-httpserver has no threads
+            server = HTTPServer(host="127.0.0.1", port=0)
         fake_portal.serve_calls(server, fake_portal.Calls(
             fake_portal.spread(count, "reg150907", ["200"] * 9 + ["503"], newest=0.5, oldest=58)))
         server.start()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 from datetime import date, datetime, time, timedelta, timezone
 from time import sleep
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
@@ -415,7 +416,8 @@ class CallsPortal:
         self.calls = calls
         self.lines = lines or LINE_SCENARIOS["lines-registered"]
         self.failing = failing  # an error for every statistic.get command
-        self.delay = delay  # seconds per page, as a busy portal takes
+        self.delay = delay  # seconds per page, as a busy portal takes (until released)
+        self.released = threading.Event()  # set: no page waits any more (a test is done)
         self.slow_from = slow_from  # the first page's `start` that takes `delay`
         self.rows = rows  # rewrites the rows as served, in order (malformed scenarios)
         self.arrivals = arrivals  # calls that end right after page 1 is read
@@ -457,7 +459,7 @@ class CallsPortal:
             return self.failing
         start = int(params.get("start") or 0)
         if self.delay and start >= self.slow_from:
-            sleep(self.delay)
+            self.released.wait(self.delay)
         rows = self.selected({key: value for key, value in params.items() if key != "start"})
         self.pages_read += 1
         page = rows[start:start + PAGE]
