@@ -604,21 +604,20 @@ def _count(text: str) -> int:
 _count.__name__ = "whole number"
 
 
-def _window(text: str) -> int:
-    """--calls-window: whole minutes, up to a week."""
-    value = _count(text)
-    if not 1 <= value <= 10080:
-        raise ValueError(text)
-    return value
-_window.__name__ = "number of minutes (1-10080)"
+def _whole(low: int, high: Optional[int], name: str):
+    """An argparse type: a whole number from low to high; `name` is how argparse's message
+    calls it ("invalid number of minutes (1-10080) value: '0'")."""
+    def read(text: str) -> int:
+        value = _count(text)
+        if value < low or (high is not None and value > high):
+            raise ValueError(text)
+        return value
+    read.__name__ = name
+    return read
 
 
-def _at_least_one(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
-_at_least_one.__name__ = "whole number (1 or more)"
+_window = _whole(1, 10080, "number of minutes (1-10080)")  # --calls-window: up to a week
+_at_least_one = _whole(1, None, "whole number (1 or more)")
 
 
 def _percent(text: str) -> Fraction:
@@ -1513,30 +1512,25 @@ class PortalReads:
         return newest_calls(rows), total
 
 
-def command_result(batch: BatchAnswer, key: str, what: str):
-    """A command the whole aspect depends on: its failure fails the aspect, saying which."""
+def command_result(batch: BatchAnswer, key: str, what: str, hints: Optional[dict] = None):
+    """A command the whole aspect depends on: its failure fails the aspect, saying which;
+    `hints` replace ERROR_HINTS' for the codes this method means otherwise."""
     try:
         return batch.get(key)
     except CheckFailure as failure:
-        raise type(failure)(f"{what}: {failure.message}", failure.code) from None
+        hint = (hints or {}).get((failure.code or "").lower())
+        message = f"Bitrix24 error {failure.code}: {hint}" if hint else failure.message
+        raise type(failure)(f"{what}: {message}", failure.code) from None
 
 
-CALLS_RIGHT = 'the webhook\'s user needs the telephony right "Call statistics - View - Any"'
+# the statistics need another right than the connector's and the lines' methods
+CALLS_HINTS = {"access_denied": 'the webhook\'s user needs the telephony right "Call statistics '
+                                '- View - Any"'}
 
 
 def calls_result(batch: BatchAnswer, key: str):
-    """A page of calls, or why it could not be read; the right the statistics need is another
-    than the one the connector and lines need."""
-    try:
-        return batch.get(key)
-    except PortalRefused as refused:
-        message = refused.message
-        if (refused.code or "").lower() == "access_denied":
-            message = f"Bitrix24 error {refused.code}: {CALLS_RIGHT}"
-        raise PortalRefused(f"cannot read the call statistics: {message}", refused.code) from None
-    except CheckFailure as failure:
-        raise type(failure)(f"cannot read the call statistics: {failure.message}",
-                            failure.code) from None
+    """A page of calls, or why it could not be read."""
+    return command_result(batch, key, "cannot read the call statistics", CALLS_HINTS)
 
 
 MAX_BATCH = 50  # commands per batch request; Bitrix24 refuses more (ERROR_BATCH_LENGTH_EXCEEDED)

@@ -493,10 +493,6 @@ class CallsPortal:
         return self.lines.answer(method, query, today)
 
 
-def calls_at(minutes: List[float], line: Any, code: Any = "200") -> List[CallSpec]:
-    return [CallSpec(ago, line, code) for ago in minutes]
-
-
 def spread(count: int, line: Any, codes: List[Any], newest: float = 1.0,
            oldest: float = 55.0) -> List[CallSpec]:
     """`count` calls on a line between `newest` and `oldest` minutes ago, newest first, their
